@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Build (once) and link the pinned OpenMMLab stack for peclr-mm.
+#
+# The environment lives outside the clone, in $PECLR_MM_CACHE (default ~/.cache/peclr-mm)/envs/<hash>,
+# where <hash> covers requirements/stack.txt, the Python version and the build recipe's number. A complete env (marker
+# file written last) is reused; an incomplete one (killed build) is rebuilt. Built wheels of the source
+# packages (mmcv with ops, xtcocotools against numpy 2) are cached in $PECLR_MM_CACHE/wheels/<hash>.
+# Afterwards `.venv` in the repository root points at the env and peclr_mm is installed editable from
+# this clone. Idempotent: run it as often as you like (`make install`).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+REQ="$ROOT/requirements/stack.txt"
+PY="${PECLR_MM_PYTHON:-python3}"
+CACHE="${PECLR_MM_CACHE:-$HOME/.cache/peclr-mm}"
+START=$(date +%s)
+
+PYVER="$("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+# Bump RECIPE when the build steps below change in a way that changes the env.
+RECIPE=1
+HASH="$(cat "$REQ" <(echo "py$PYVER recipe$RECIPE") | sha256sum | cut -c1-16)"
+ENV="$CACHE/envs/py$PYVER-$HASH"
+WHEELS="$CACHE/wheels/py$PYVER-$HASH"
+mkdir -p "$CACHE/envs" "$WHEELS"
+
+section() { sed -n "/^#$1\$/,/^#[a-z]*\$/p" "$REQ" | grep -v '^#' | grep -v '^$' || true; }
+
+build_env() {
+  echo "[peclr-mm] building the stack into $ENV (first time for this requirements hash; ~10-15 min)"
+  rm -rf "$ENV"
+  "$PY" -m venv "$ENV"
+  local pip=("$ENV/bin/python" -m pip --disable-pip-version-check)
+  "${pip[@]}" install -q --upgrade 'pip==25.1.1'
+  # 1) binary wheels: torch first so the rest resolves against it.
+  "${pip[@]}" install -q -r <(section wheels)
+  # 2) OpenMMLab packages without their declared deps (mmpose would pull chumpy, which does not build).
+  "${pip[@]}" install -q --no-deps -r <(section nodeps)
+  # 3) source builds, against the torch/numpy just installed; wheels cached for reuse.
+  local src
+  src="$(section source)"
+  for req in $src; do
+    local name="${req%%==*}"
+    if ! ls "$WHEELS/${name}-"*.whl >/dev/null 2>&1; then
+      echo "[peclr-mm] compiling $req from sdist (mmcv with ops takes ~6 min on 2 cores)"
+      MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS="$(nproc)" CFLAGS='-O2 -g0' CXXFLAGS='-O2 -g0' \
+        "${pip[@]}" wheel -q --no-deps --no-build-isolation --no-binary "$name" -w "$WHEELS.tmp" "$req"
+      mkdir -p "$WHEELS" && mv "$WHEELS.tmp/${name}-"*.whl "$WHEELS/" && rm -rf "$WHEELS.tmp"
+    fi
+    "${pip[@]}" install -q --no-deps "$WHEELS/${name}-"*.whl
+  done
+  "$ENV/bin/python" -c "import mmcv.ops, mmpose.models, mmpretrain.models, mmdet.utils, xtcocotools._mask"
+  date -u +%FT%TZ > "$ENV/.peclr_mm_complete"
+}
+
+# One builder at a time per cache (CI and a developer may share a machine).
+exec 9>"$CACHE/.lock"
+flock 9
+if [[ ! -f "$ENV/.peclr_mm_complete" ]]; then
+  build_env
+else
+  echo "[peclr-mm] reusing cached environment $ENV"
+fi
+
+# Editable install of this clone (cheap; re-done whenever the env points at another clone).
+if ! (cd / && "$ENV/bin/python" - "$ROOT") <<'EOF' 2>/dev/null
+import sys, pathlib, importlib.util
+spec = importlib.util.find_spec("peclr_mm")
+sys.exit(0 if spec and pathlib.Path(spec.origin).resolve().parent.parent == pathlib.Path(sys.argv[1]).resolve() else 1)
+EOF
+then
+  "$ENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e "$ROOT"
+fi
+flock -u 9
+
+ln -sfn "$ENV" "$ROOT/.venv"
+echo "[peclr-mm] environment: $ENV (linked as .venv); set-up took $(( $(date +%s) - START )) s"

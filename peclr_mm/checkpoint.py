@@ -22,6 +22,7 @@ _SAFE_GLOBALS = (
     "numpy.dtype",
     "collections.OrderedDict",
     "collections.defaultdict",
+    "builtins.bytes",  # protocol-2 pickles store empty numpy buffers (e.g. mmpose hand sigmas=[]) as bytes()
     "builtins.set",
     "builtins.frozenset",
     "builtins.slice",

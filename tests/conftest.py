@@ -68,3 +68,15 @@ def write_freihand(root: Path, num_train: int = 8, num_eval: int = 4, size: int 
 def freihand_root(tmp_path_factory) -> Path:
     """A FreiHAND-format folder: 8 training samples x 4 versions, 4 evaluation samples (with verts)."""
     return write_freihand(tmp_path_factory.mktemp("freihand"))
+
+
+@pytest.fixture(autouse=True)
+def _openmmlab_scope(request):
+    """Each half's tests build from its own library's registries, whatever default scope an earlier
+    test's Runner left behind in this process (mmengine resolves unscoped types in the current scope)."""
+    name = request.module.__name__
+    scope = "mmpretrain" if "selfsup" in name else "mmpose" if "pose" in name else None
+    if scope:
+        from mmengine.registry import init_default_scope
+
+        init_default_scope(scope)

@@ -137,3 +137,11 @@ def test_numpy_payloads_load(tmp_path):
     out = load_checkpoint(str(path))
     np.testing.assert_array_equal(out["meta"]["a"], np.arange(3.0))
     assert out["meta"]["s"] == np.float32(1.5) and out["meta"]["i"] == 3
+
+
+def test_empty_numpy_array_loads(tmp_path):
+    # protocol 2 pickles an empty numpy buffer through builtins.bytes (mmpose hand metainfo: sigmas=[])
+    path = tmp_path / "empty.pth"
+    torch.save({"meta": {"dataset_meta": {"sigmas": np.array([])}}}, str(path))
+    out = load_checkpoint(str(path))
+    assert out["meta"]["dataset_meta"]["sigmas"].shape == (0,)

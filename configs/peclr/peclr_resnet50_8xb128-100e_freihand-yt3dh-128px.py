@@ -1,0 +1,11 @@
+_base_ = [
+    '../_base_/peclr_resnet50.py',
+    '../_base_/peclr_freihand-yt3dh_128px.py',
+    '../_base_/selfsup_lars-coslr-100e_bs2048.py',
+    'mmpretrain::_base_/default_runtime.py',
+]
+custom_imports = dict(imports=['peclr_mm.selfsup'], allow_failed_imports=False)
+
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=50),
+    checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=3))

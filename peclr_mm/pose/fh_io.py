@@ -1,0 +1,89 @@
+"""Reading FreiHAND-format JSON with one-line, located errors, and atomic writes (numpy only)."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+class FreiHandFormatError(ValueError):
+    """Bad FreiHAND-format input. The message is one line naming the file, the field and the sample."""
+
+
+def load_json(path: str | os.PathLike, field: str) -> Any:
+    """``json.load`` with a one-line error naming the file and the field it should hold."""
+    path = Path(path)
+    if not path.is_file():
+        raise FreiHandFormatError(f"{path}: file not found (expected the '{field}' field)")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise FreiHandFormatError(f"{path}: malformed JSON for field '{field}': {e}") from None
+
+
+def sample_array(obj: Any, shape: Sequence[int], path: str | os.PathLike, field: str,
+                 length: int | None = None) -> np.ndarray:
+    """Per-sample list -> float64 array (N, *shape), checking the length, every sample's shape and
+    finiteness. ``shape`` entries of -1 match any size, but the same size for all samples."""
+    if not isinstance(obj, list | tuple):
+        raise FreiHandFormatError(f"{path}: field '{field}' must be a list of samples, got "
+                                  f"{type(obj).__name__}")
+    if length is not None and len(obj) != length:
+        raise FreiHandFormatError(f"{path}: field '{field}' has {len(obj)} samples, expected {length}")
+    try:
+        arr = np.asarray(obj, dtype=np.float64)
+        ok = arr.ndim == len(shape) + 1 and all(s in (-1, a) for s, a in zip(shape, arr.shape[1:]))
+    except (ValueError, TypeError):  # ragged or non-numeric: find the first bad sample below
+        arr, ok = None, False
+    if not ok:  # locate the first offending sample
+        want: tuple | None = None
+        for i, sample in enumerate(obj):
+            try:
+                s = np.asarray(sample, dtype=np.float64)
+            except (ValueError, TypeError):
+                raise FreiHandFormatError(f"{path}: field '{field}', sample {i}: not a numeric array") from None
+            if want is None and s.ndim == len(shape):  # -1 dims take the first sample's size
+                want = tuple(a if w == -1 else w for w, a in zip(shape, s.shape))
+            exp = want or tuple(shape)
+            if s.shape != exp:
+                shown = "x".join("V" if w == -1 else str(w) for w in exp)
+                raise FreiHandFormatError(f"{path}: field '{field}', sample {i}: shape {s.shape}, "
+                                          f"expected {shown}")
+        raise FreiHandFormatError(f"{path}: field '{field}': not an array of samples")
+    bad = ~np.isfinite(arr.reshape(len(arr), -1)).all(axis=1)
+    if bad.any():
+        raise FreiHandFormatError(f"{path}: field '{field}', sample {int(np.argmax(bad))}: "
+                                  "non-finite value (NaN or inf)")
+    return arr
+
+
+def _atomic(path: str | os.PathLike, write) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            write(f)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are meant to be shared
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
+    return _atomic(path, lambda f: f.write(text))
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
+    """``json.dump`` to ``path`` atomically (temporary file + ``os.replace``)."""
+    return _atomic(path, lambda f: json.dump(obj, f))

@@ -1,0 +1,27 @@
+"""peclr-mm's mmpretrain half: PeCLR pretraining components, registered in mmpretrain's registries.
+
+Importing this package (``custom_imports=dict(imports=['peclr_mm.selfsup'])``) registers the tracked
+geometric transforms, appearance transforms, multi-view wrapper and packing, the unlabeled hand datasets and
+the ``PeCLR`` model, and allow-lists mmengine checkpoint contents for torch's safe loading. It never
+imports mmpose.
+"""
+from peclr_mm.checkpoint import register_safe_globals
+
+from .appearance import HSVColorJitter, RandomGaussianNoise
+from .equivariance import INVERSE_MODES, UNDO_PARTS
+from .formatting import PackPeCLRInputs
+from .gather import all_gather_with_grad
+from .hand_datasets import FreiHandImages, HandImageFolder, YouTube3DHands
+from .loading import LoadHandImage
+from .mixed_dataset import MixedHandDataset
+from .multiview import MultiViewTracked
+from .peclr import PeCLR
+from .tracked_transforms import TrackedCrop, TrackedRandomAffine, TrackedWarp, normalization_matrix
+
+register_safe_globals()
+
+__all__ = [
+    'HSVColorJitter', 'RandomGaussianNoise', 'PackPeCLRInputs', 'all_gather_with_grad', 'FreiHandImages',
+    'HandImageFolder', 'YouTube3DHands', 'LoadHandImage', 'MixedHandDataset', 'MultiViewTracked', 'PeCLR',
+    'TrackedCrop', 'TrackedRandomAffine', 'TrackedWarp', 'normalization_matrix', 'INVERSE_MODES', 'UNDO_PARTS',
+]

@@ -1,0 +1,80 @@
+"""Undoing a view's geometric augmentation on latent 2-D points (torch, differentiable in the points).
+
+Points live in normalised view coordinates ``(p - c) / max(H, W)`` (see ``tracked_transforms``). The
+augmentation of a view is a similarity with optional flip, decomposed uniquely as
+``G = T(t) @ R(theta) @ S(s) @ F``. Two ways to undo chosen parts of it:
+
+- ``exact``: ``q = F^-1 S^-1 R^-1 (p - t)``, restricted to the chosen parts (all four: exactly ``G^-1``);
+- ``official`` (the PeCLR release, ``hybrid2_model.py``): shift by ``-t`` times each sample's latent
+  point range per axis, then rotate by ``-theta`` about the point centroid; range and centroid are
+  detached. Our extension applies ``scale`` and ``flip`` about the centroid too. The offset is the view's
+  content displacement in view pixels / view size (the release divides a *source*-pixel offset by the
+  output size, i.e. it omits the crop's resize factor; we use view units throughout).
+"""
+from __future__ import annotations
+
+from typing import Dict, Sequence
+
+import torch
+
+UNDO_PARTS = ('rotate', 'translate', 'scale', 'flip')
+INVERSE_MODES = ('exact', 'official')
+
+
+def check_undo(undo: Sequence[str]) -> tuple:
+    """Validate ``undo`` (a subset of :data:`UNDO_PARTS`); unknown names raise listing the valid ones."""
+    undo = (undo,) if isinstance(undo, str) else tuple(undo)
+    bad = [u for u in undo if u not in UNDO_PARTS]
+    if bad:
+        raise ValueError(f'unknown undo part(s) {bad}; valid: {list(UNDO_PARTS)}')
+    return tuple(dict.fromkeys(undo))
+
+
+def pixel_to_normalized(aug_px: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """(B, 3, 3) matrices on view pixels -> the same maps on normalised view coordinates."""
+    L = float(max(height, width))
+    N = aug_px.new_tensor([[1 / L, 0, -(width - 1) / 2 / L], [0, 1 / L, -(height - 1) / 2 / L], [0, 0, 1]])
+    N_inv = aug_px.new_tensor([[L, 0, (width - 1) / 2], [0, L, (height - 1) / 2], [0, 0, 1]])
+    return N @ aug_px @ N_inv
+
+
+def decompose_similarity(aug: torch.Tensor) -> Dict[str, torch.Tensor]:
+    """Split (B, 3, 3) ``G = T R S F`` into ``theta`` (B,), ``scale`` (B,), ``flip`` (B,) bool, ``shift`` (B, 2)."""
+    L = aug[:, :2, :2]
+    det = L[:, 0, 0] * L[:, 1, 1] - L[:, 0, 1] * L[:, 1, 0]
+    flip = det < 0
+    col0 = torch.where(flip[:, None], -L[:, :, 0], L[:, :, 0])  # first column of L @ F = s R
+    return dict(theta=torch.atan2(col0[:, 1], col0[:, 0]), scale=det.abs().sqrt(), flip=flip, shift=aug[:, :2, 2])
+
+
+def _rotation(theta: torch.Tensor) -> torch.Tensor:
+    c, s = torch.cos(theta), torch.sin(theta)
+    return torch.stack([torch.stack([c, -s], -1), torch.stack([s, c], -1)], -2)  # (B, 2, 2)
+
+
+def undo_exact(points: torch.Tensor, parts: Dict[str, torch.Tensor], undo: Sequence[str]) -> torch.Tensor:
+    """points (B, P, 2) in view coordinates -> canonical ``F^-1 S^-1 R^-1 (p - t)`` for the chosen parts."""
+    q = points
+    if 'translate' in undo:
+        q = q - parts['shift'][:, None, :]
+    if 'rotate' in undo:
+        q = q @ _rotation(parts['theta'])  # row vectors: (R^T q^T)^T = q R
+    if 'scale' in undo:
+        q = q / parts['scale'][:, None, None]
+    if 'flip' in undo:
+        sign = torch.where(parts['flip'], -1.0, 1.0).to(q.dtype)
+        q = q * torch.stack([sign, torch.ones_like(sign)], -1)[:, None, :]
+    return q
+
+
+def undo_official(points: torch.Tensor, parts: Dict[str, torch.Tensor], undo: Sequence[str]) -> torch.Tensor:
+    """The release's approximation: range-scaled shift, rotation (and our scale/flip) about the centroid."""
+    q = points
+    if 'translate' in undo:
+        d = q.detach()
+        span = d.amax(1) - d.amin(1)  # (B, 2) latent point range per axis
+        q = q - (parts['shift'] * span)[:, None, :]
+    if any(u in undo for u in ('rotate', 'scale', 'flip')):
+        c = q.detach().mean(1, keepdim=True)
+        q = undo_exact(q - c, parts, [u for u in undo if u != 'translate']) + c
+    return q

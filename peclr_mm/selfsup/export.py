@@ -1,0 +1,91 @@
+"""Backbone export: pretraining checkpoints and the official PeCLR release -> mmpose-loadable weights.
+
+Output format: ``{'state_dict': {'backbone.<name>': tensor}, 'meta': {...}}`` with plain tensors and strings
+only, so torch's default ``weights_only=True`` loading accepts it, and mmpose's
+``init_cfg=dict(type='Pretrained', prefix='backbone.', checkpoint=OUT)`` loads it into its ``ResNet``.
+Files are written atomically (temporary file in the target folder, then ``os.replace``).
+"""
+from __future__ import annotations
+
+import os
+import os.path as osp
+import tempfile
+from collections import OrderedDict
+from typing import Dict
+
+import torch
+
+from peclr_mm.checkpoint import register_safe_globals
+
+PREFIX = 'backbone.'
+# torchvision ResNet: blocks in layer1..4 -> depth (mmpretrain/mmpose ResNet use the same parameter names).
+_RESNET_DEPTHS = {(2, 2, 2, 2): 18, (3, 4, 6, 3): 34, (3, 8, 36, 3): 152, (3, 4, 23, 3): 101}
+
+
+def load_checkpoint_safe(path: str) -> dict:
+    """``torch.load`` with safe (weights-only) unpickling and mmengine's allow-list; errors name the file."""
+    register_safe_globals()
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{path}: checkpoint not found')
+    try:
+        ckpt = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e:  # noqa: BLE001 - re-raised with the file name
+        raise RuntimeError(f'{path}: cannot load checkpoint safely ({type(e).__name__}: {e})') from e
+    if not isinstance(ckpt, dict):
+        raise ValueError(f'{path}: expected a dict checkpoint, got {type(ckpt).__name__}')
+    return ckpt
+
+
+def _state_dict(ckpt: dict, path: str) -> Dict[str, torch.Tensor]:
+    sd = ckpt.get('state_dict', ckpt)
+    if not isinstance(sd, dict) or not sd:
+        raise ValueError(f'{path}: field "state_dict" missing or empty')
+    # DDP-wrapped models save "module." prefixes.
+    return OrderedDict((k[7:] if k.startswith('module.') else k, v) for k, v in sd.items()
+                       if isinstance(v, torch.Tensor))
+
+
+def extract_backbone(path: str, prefix: str = PREFIX) -> Dict[str, torch.Tensor]:
+    """Backbone tensors of an mmpretrain pretraining checkpoint, keys kept with ``prefix``."""
+    sd = _state_dict(load_checkpoint_safe(path), path)
+    out = OrderedDict((k, v.detach().clone()) for k, v in sd.items() if k.startswith(prefix))
+    if not out:
+        raise ValueError(f'{path}: no "{prefix}*" weights in state_dict (keys: {list(sd)[:5]}...)')
+    return out
+
+
+def resnet_depth(sd: Dict[str, torch.Tensor]) -> int:
+    """Depth of a torchvision-named ResNet state_dict, from its block counts and block type."""
+    blocks = tuple(len({k.split('.')[1] for k in sd if k.startswith(f'layer{i}.')}) for i in range(1, 5))
+    if blocks == (3, 4, 6, 3):
+        return 50 if any(k.endswith('conv3.weight') for k in sd) else 34
+    if blocks not in _RESNET_DEPTHS:
+        raise ValueError(f'not a torchvision ResNet state_dict: blocks per stage {blocks}')
+    return _RESNET_DEPTHS[blocks]
+
+
+def convert_official(path: str, prefix: str = PREFIX) -> Dict[str, torch.Tensor]:
+    """Official PeCLR release (torchvision ResNet ``state_dict``, e.g. ``peclr_rn50_yt3dh_fh.pth``) ->
+    backbone weights with mmpretrain/mmpose ResNet names (identical to torchvision's), ``fc`` dropped."""
+    sd = _state_dict(load_checkpoint_safe(path), path)
+    for strip in ('encoder.', 'backbone.'):  # tolerate weights saved from a wrapper model
+        if sd and all(k.startswith(strip) for k in sd):
+            sd = OrderedDict((k[len(strip):], v) for k, v in sd.items())
+    if 'conv1.weight' not in sd:
+        raise ValueError(f'{path}: field "conv1.weight" missing: not a torchvision ResNet state_dict')
+    return OrderedDict((prefix + k, v.detach().clone()) for k, v in sd.items() if not k.startswith('fc.'))
+
+
+def save_atomic(state_dict: Dict[str, torch.Tensor], out: str, meta: dict | None = None) -> None:
+    """Write ``{'state_dict', 'meta'}`` to ``out`` atomically (no half-written file on failure)."""
+    folder = osp.dirname(osp.abspath(out))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix='.' + osp.basename(out) + '.', suffix='.tmp', dir=folder)
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            torch.save({'state_dict': OrderedDict(state_dict), 'meta': dict(meta or {})}, f)
+        os.replace(tmp, out)
+    except BaseException:
+        if osp.exists(tmp):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,196 @@
+"""Unlabeled hand-image datasets for pretraining (mmpretrain ``DATASETS``).
+
+Each item is ``dict(img_path, hand_bbox, flip_left, sample_idx)``: ``hand_bbox`` (x1, y1, x2, y2, source
+pixels) centres :class:`TrackedCrop`; ``flip_left`` mirrors left hands to right ones. Images are read by
+the pipeline (:class:`LoadHandImage`). A source with no image is an error when the dataset is built.
+"""
+from __future__ import annotations
+
+import json
+import os
+import os.path as osp
+from typing import List, Sequence
+
+import numpy as np
+from mmengine.dataset import BaseDataset
+from mmpretrain.registry import DATASETS, TRANSFORMS
+
+FREIHAND_VERSIONS = ('gs', 'hom', 'sample', 'auto')
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')
+
+
+class _HandImages(BaseDataset):
+    """Shared base: builds the pipeline with mmpretrain's registry (so it works outside a Runner)."""
+
+    def __init__(self, data_root: str, pipeline: Sequence = (), indices=None, lazy_init: bool = False,
+                 **kwargs) -> None:
+        if not osp.isdir(data_root):
+            raise FileNotFoundError(f'{data_root}: data_root is not a directory')
+        pipeline = [TRANSFORMS.build(t) if isinstance(t, dict) else t for t in pipeline]
+        super().__init__(data_root=data_root, pipeline=pipeline, indices=indices, lazy_init=lazy_init,
+                         serialize_data=kwargs.pop('serialize_data', True), **kwargs)
+
+    def _check_nonempty(self, data_list: List[dict], what: str) -> List[dict]:
+        if not data_list:
+            raise ValueError(f'{self.__class__.__name__}: no images found in {what}')
+        return data_list
+
+
+@DATASETS.register_module()
+class FreiHandImages(_HandImages):
+    """FreiHAND training images, no labels: ``training/rgb/%08d.jpg``.
+
+    Image ``i`` of version ``v`` is file ``i + num_samples * v`` (``gs, hom, sample, auto`` = 0..3; 32560
+    samples in the release). ``num_samples`` is the length of ``training_K.json`` (or ``training_xyz.json``);
+    without either, the number of files divided by 4. The hand box is the official pseudo box: centred,
+    half-size ``bbox_scale * image_size / 2``.
+
+    Args:
+        data_root (str): FreiHAND folder.
+        versions (Sequence[str]): subset of ``('gs', 'hom', 'sample', 'auto')``.
+        pipeline (Sequence[dict]): data pipeline.
+        indices (int | Sequence[int], optional): keep only these items (mmengine semantics).
+        image_size (int): FreiHAND image side. Defaults to 224.
+        bbox_scale (float): official pseudo-box scale (``BOUND_BOX_SCALE``). Defaults to 0.33.
+    """
+
+    def __init__(self, data_root: str, versions: Sequence[str] = FREIHAND_VERSIONS, pipeline: Sequence = (),
+                 indices=None, image_size: int = 224, bbox_scale: float = 0.33, **kwargs) -> None:
+        versions = (versions,) if isinstance(versions, str) else tuple(versions)
+        bad = [v for v in versions if v not in FREIHAND_VERSIONS]
+        if bad or not versions:
+            raise ValueError(f'unknown FreiHAND versions {bad or versions}; valid: {list(FREIHAND_VERSIONS)}')
+        self.versions = versions
+        self.image_size = image_size
+        self.bbox_scale = bbox_scale
+        super().__init__(data_root=data_root, pipeline=pipeline, indices=indices, **kwargs)
+
+    def _num_samples(self) -> int:
+        for name in ('training_K.json', 'training_xyz.json'):
+            path = osp.join(self.data_root, name)
+            if osp.exists(path):
+                try:
+                    with open(path) as f:
+                        data = json.load(f)
+                except (OSError, ValueError) as e:
+                    raise ValueError(f'{path}: malformed JSON ({e})') from e
+                if not isinstance(data, list):
+                    raise ValueError(f'{path}: expected a list of per-sample entries, got {type(data).__name__}')
+                return len(data)
+        rgb = osp.join(self.data_root, 'training', 'rgb')
+        files = [f for f in os.listdir(rgb) if f.lower().endswith('.jpg')] if osp.isdir(rgb) else []
+        return len(files) // len(FREIHAND_VERSIONS)
+
+    def load_data_list(self) -> List[dict]:
+        n = self._num_samples()
+        half = self.bbox_scale * self.image_size / 2
+        c = (self.image_size - 1) / 2
+        box = np.array([c - half, c - half, c + half, c + half], np.float32)
+        rgb = osp.join(self.data_root, 'training', 'rgb')
+        data_list = []
+        for v in self.versions:
+            offset = n * FREIHAND_VERSIONS.index(v)
+            for i in range(n):
+                data_list.append(dict(img_path=osp.join(rgb, f'{i + offset:08d}.jpg'), hand_bbox=box,
+                                      flip_left=False, sample_idx=i, version=v))
+        if data_list and not osp.exists(data_list[-1]['img_path']):
+            raise FileNotFoundError(f'{data_list[-1]["img_path"]}: missing (versions {self.versions}, '
+                                    f'{n} samples per version)')
+        return self._check_nonempty(data_list, rgb)
+
+
+@DATASETS.register_module()
+class YouTube3DHands(_HandImages):
+    """YouTube 3D Hands frames, cropped around each annotated hand (one item per hand annotation).
+
+    ``ann_file`` is the release's ``youtube_{train,val,test}.json`` (``images``: ``id, name``;
+    ``annotations``: ``image_id, is_left, vertices`` (778 x 3, xy in image pixels)). The hand box is the
+    square centred on the mesh's mean whose half-diagonal is the mesh's max radius, so :class:`TrackedCrop`
+    crops ``2 x radius x margin`` as the official loader (which uses 21 MANO keypoints); left hands are
+    mirrored (as the official loader does). Frames listed as ``.png`` are
+    looked up as ``.jpg`` when the png is absent (the official extraction stores jpgs); annotations whose
+    frame is missing are skipped when ``skip_missing`` (the official loader drops them too).
+
+    Args:
+        data_root (str): dataset folder (image names are relative to it).
+        ann_file (str): annotation json, relative to ``data_root`` or absolute.
+        pipeline (Sequence[dict]): data pipeline.
+        skip_missing (bool): drop annotations whose frame file is absent. Defaults to True.
+        flip_left (bool): mirror left hands. Defaults to True.
+    """
+
+    def __init__(self, data_root: str, ann_file: str = 'youtube_train.json', pipeline: Sequence = (),
+                 skip_missing: bool = True, flip_left: bool = True, indices=None, **kwargs) -> None:
+        self.skip_missing = skip_missing
+        self.flip_left = flip_left
+        super().__init__(data_root=data_root, pipeline=pipeline, indices=indices, ann_file=ann_file, **kwargs)
+
+    def load_data_list(self) -> List[dict]:
+        path = self.ann_file
+        try:
+            with open(path) as f:
+                ann = json.load(f)
+        except FileNotFoundError as e:
+            raise FileNotFoundError(f'{path}: annotation file not found') from e
+        except ValueError as e:
+            raise ValueError(f'{path}: malformed JSON ({e})') from e
+        for field in ('images', 'annotations'):
+            if not isinstance(ann, dict) or not isinstance(ann.get(field), list):
+                raise ValueError(f'{path}: field "{field}" missing or not a list')
+        names = {}
+        for k, im in enumerate(ann['images']):
+            if not isinstance(im, dict) or 'id' not in im or 'name' not in im:
+                raise ValueError(f'{path}: images[{k}] needs "id" and "name"')
+            names[im['id']] = im['name']
+        data_list = []
+        for k, a in enumerate(ann['annotations']):
+            try:
+                name = names[a['image_id']]
+                verts = np.asarray(a['vertices'], np.float64)
+                is_left = bool(a.get('is_left', 0))
+            except (KeyError, TypeError, ValueError) as e:
+                raise ValueError(f'{path}: annotations[{k}] malformed ({e!r}); needs image_id, vertices') from e
+            if verts.ndim != 2 or verts.shape[1] < 2 or not np.isfinite(verts[:, :2]).all():
+                raise ValueError(f'{path}: annotations[{k}].vertices must be finite (V, 3), got {verts.shape}')
+            img_path = osp.join(self.data_root, name)
+            if not osp.exists(img_path) and name.endswith('.png'):
+                alt = img_path[:-4] + '.jpg'
+                img_path = alt if osp.exists(alt) else img_path
+            if self.skip_missing and not osp.exists(img_path):
+                continue
+            # Official crop: centre = keypoint mean, side = 2 x max keypoint radius x margin. The 21 keypoints
+            # need MANO's regressor (not shipped); we use the mesh: its mean, and its max radius (the
+            # keypoints' max radius is attained at a fingertip, itself a mesh vertex, or is smaller).
+            c = verts[:, :2].mean(0)
+            r = np.linalg.norm(verts[:, :2] - c, axis=1).max() / np.sqrt(2)  # square box, half-diagonal = radius
+            box = np.array([c[0] - r, c[1] - r, c[0] + r, c[1] + r], np.float32)
+            # The box stays in source pixels; TrackedCrop mirrors the nominal view of a left hand.
+            data_list.append(dict(img_path=img_path, hand_bbox=box, flip_left=self.flip_left and is_left,
+                                  sample_idx=k))
+        return self._check_nonempty(data_list, f'{path} (frames under {self.data_root})')
+
+
+@DATASETS.register_module()
+class HandImageFolder(_HandImages):
+    """Every image under ``data_root`` (recursive, sorted), assumed roughly hand-centred.
+
+    Without a hand box, :class:`TrackedCrop` crops the image centre (side ``margin x max(H, W)``).
+
+    Args:
+        data_root (str): folder to scan.
+        pipeline (Sequence[dict]): data pipeline.
+        extensions (Sequence[str]): file suffixes to include (case-insensitive).
+    """
+
+    def __init__(self, data_root: str, pipeline: Sequence = (), extensions: Sequence[str] = IMAGE_EXTENSIONS,
+                 indices=None, **kwargs) -> None:
+        self.extensions = tuple(e.lower() for e in extensions)
+        super().__init__(data_root=data_root, pipeline=pipeline, indices=indices, **kwargs)
+
+    def load_data_list(self) -> List[dict]:
+        files = []
+        for root, dirs, names in os.walk(self.data_root):
+            dirs.sort()
+            files += [osp.join(root, n) for n in sorted(names) if n.lower().endswith(self.extensions)]
+        data_list = [dict(img_path=p, flip_left=False, sample_idx=i) for i, p in enumerate(files)]
+        return self._check_nonempty(data_list, f'{self.data_root} (extensions {self.extensions})')

@@ -1,0 +1,176 @@
+"""Write a synthetic dataset in FreiHAND's exact on-disk layout, atomically and deterministically.
+
+Layout (as FreiHAND_pub_v2 / FreiHAND_pub_v2_eval)::
+
+    training_xyz.json    N x 21 x 3 joints, metres, camera coordinates
+    training_K.json      N x 3 x 3 intrinsics
+    training_scale.json  N bone lengths |joint 10 - joint 9|, metres
+    training/rgb/%08d.jpg    4 N images: sample i, version v ('gs', 'hom', 'sample', 'auto') -> i + N v
+    training/mask/%08d.jpg   N hand masks (hand + forearm), one per sample
+    evaluation_xyz.json, evaluation_K.json, evaluation_scale.json, evaluation_verts.json (M x 778 x 3)
+    evaluation/rgb/%08d.jpg  M images
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from multiprocessing import get_context
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from ..geometry import bone_length
+from .sample import VERSIONS, render_sample
+
+BLOCK = 16            # samples per work item
+JPEG_QUALITY = 90
+# Decimal places written to the json files (fixed, so identical runs give identical bytes).
+DECIMALS = {"xyz": 8, "K": 6, "scale": 8, "verts": 6}
+_EXPECTED = ("training_xyz.json", "training_K.json", "training_scale.json", "training/rgb",
+             "evaluation_xyz.json", "evaluation_K.json", "evaluation_scale.json", "evaluation/rgb")
+
+
+def _check_int(name: str, value, low: int, high: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low or (
+            high is not None and value > high):
+        bound = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise ValueError(f"{name} must be an integer {bound}, got {value!r}")
+    return int(value)
+
+
+def _write_jpeg(path: Path, image: np.ndarray, quality: int) -> None:
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise OSError(f"{path}: JPEG encoding failed")
+    path.write_bytes(buf.tobytes())
+
+
+def _generate_block(root: str, split: str, start: int, stop: int, total: int, size: int, seed: int,
+                    quality: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Render samples [start, stop) of ``split`` (``total`` samples) and write their images under ``root``.
+
+    Returns xyz (B, 21, 3), K (B, 3, 3) and verts (B, 778, 3) of the block (verts (B, 0, 3) for training:
+    FreiHAND ships no training verts here, and 32560 x 778 points would cost 600 MB of memory).
+    """
+    base = Path(root) / split
+    xyz, K, verts = [], [], []
+    for i in range(start, stop):
+        sample = render_sample(seed, split, i, size)
+        for v, image in enumerate(sample.images):
+            _write_jpeg(base / "rgb" / f"{i + total * v:08d}.jpg", image, quality)
+        if split == "training":
+            _write_jpeg(base / "mask" / f"{i:08d}.jpg", sample.masks[0], quality)
+        xyz.append(sample.xyz)
+        K.append(sample.K)
+        verts.append(sample.verts if split == "evaluation" else sample.verts[:0])
+    return np.stack(xyz), np.stack(K), np.stack(verts)
+
+
+def _init_worker() -> None:
+    cv2.setNumThreads(1)  # one process per core; OpenCV's own threads would oversubscribe
+
+
+def _dump(path: Path, array: np.ndarray, decimals: int) -> None:
+    """json list of ``array`` rounded to ``decimals`` places (FreiHAND's json is a plain nested list)."""
+    path.write_text(json.dumps(np.round(array, decimals).tolist()))
+
+
+def _render_split(tmp: Path, split: str, count: int, size: int, seed: int, workers: int, quality: int,
+                  bar) -> dict[str, np.ndarray]:
+    """Render one split into ``tmp``; returns its stacked annotations."""
+    (tmp / split / "rgb").mkdir(parents=True)
+    if split == "training":
+        (tmp / split / "mask").mkdir()
+    images_per = len(VERSIONS) if split == "training" else 1
+    blocks = [(s, min(s + BLOCK, count)) for s in range(0, count, BLOCK)]
+    parts: list = [None] * len(blocks)
+    if workers == 1 or len(blocks) == 1:
+        for b, (s, e) in enumerate(blocks):
+            parts[b] = _generate_block(str(tmp), split, s, e, count, size, seed, quality)
+            bar.update((e - s) * images_per)
+    else:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
+                                 initializer=_init_worker) as pool:
+            futures = {pool.submit(_generate_block, str(tmp), split, s, e, count, size, seed, quality): b
+                       for b, (s, e) in enumerate(blocks)}
+            pending = set(futures)
+            try:
+                while pending:
+                    done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                    for fut in done:
+                        b = futures[fut]
+                        parts[b] = fut.result()  # re-raises a worker's exception
+                        bar.update((blocks[b][1] - blocks[b][0]) * images_per)
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+    if not parts:
+        return {"xyz": np.zeros((0, 21, 3)), "K": np.zeros((0, 3, 3)), "verts": np.zeros((0, 778, 3))}
+    xyz, K, verts = (np.concatenate(p) for p in zip(*parts))
+    return {"xyz": xyz, "K": K, "verts": verts}
+
+
+def _write_annotations(tmp: Path, split: str, ann: dict[str, np.ndarray]) -> None:
+    xyz = np.round(ann["xyz"], DECIMALS["xyz"])
+    _dump(tmp / f"{split}_xyz.json", xyz, DECIMALS["xyz"])
+    _dump(tmp / f"{split}_K.json", ann["K"], DECIMALS["K"])
+    # scale from the *written* joints, so the files agree with each other exactly.
+    _dump(tmp / f"{split}_scale.json", bone_length(xyz), DECIMALS["scale"])
+    if split == "evaluation":
+        _dump(tmp / f"{split}_verts.json", ann["verts"], DECIMALS["verts"])
+
+
+def is_complete(root: str | os.PathLike) -> bool:
+    """Whether ``root`` holds a FreiHAND-layout dataset (its json files and image folders)."""
+    root = Path(root)
+    return all((root / name).exists() for name in _EXPECTED)
+
+
+def make_synthetic_freihand(out_dir: str | os.PathLike, num_train: int, num_eval: int, size: int = 224,
+                            seed: int = 0, workers: int = 1, overwrite: bool = False, progress: bool = True,
+                            quality: int = JPEG_QUALITY) -> Path:
+    """Render ``num_train`` training samples (4 image versions each) and ``num_eval`` evaluation samples
+    of synthetic hands into ``out_dir`` in FreiHAND's layout; returns the dataset path.
+
+    Deterministic: one ``seed`` gives byte-identical files, whatever ``workers`` is. Atomic: everything is
+    written to ``<out_dir>.tmp-<pid>`` and renamed to ``out_dir`` at the end; on any error (or Ctrl-C) the
+    temporary folder is removed. An existing non-empty ``out_dir`` is refused unless ``overwrite``.
+    """
+    num_train = _check_int("num_train", num_train, 1)
+    num_eval = _check_int("num_eval", num_eval, 0)
+    size = _check_int("size", size, 32, 4096)
+    seed = _check_int("seed", seed, 0, 2**63 - 1)
+    workers = _check_int("workers", workers, 1, 256)
+    quality = _check_int("quality", quality, 1, 100)
+    out = Path(out_dir).absolute()
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"{out}: exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        what = "a complete dataset" if is_complete(out) else "not empty"
+        raise FileExistsError(f"{out}: {what}; pass overwrite=True (--overwrite) to replace it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        with tqdm(total=len(VERSIONS) * num_train + num_eval, desc=f"synthetic FreiHAND -> {out.name}",
+                  unit="img", file=sys.stderr, disable=not progress, dynamic_ncols=True) as bar:
+            for split, count in (("training", num_train), ("evaluation", num_eval)):
+                ann = _render_split(tmp, split, count, size, seed, workers, quality, bar)
+                _write_annotations(tmp, split, ann)
+        if out.exists():  # an empty folder, or overwrite: swap, then delete the old one
+            old = out.with_name(f"{out.name}.old-{os.getpid()}")
+            out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old)
+        else:
+            tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out

@@ -1,0 +1,111 @@
+"""Unlabeled hand datasets: FreiHAND versions, YouTube3DHands crops, image folders, weighted mixing."""
+from __future__ import annotations
+
+import json
+import os
+
+import cv2
+import numpy as np
+import pytest
+from mmpretrain.registry import DATASETS
+
+import peclr_mm.selfsup  # noqa: F401
+from peclr_mm.selfsup import FreiHandImages, HandImageFolder, MixedHandDataset, YouTube3DHands
+
+LOAD = [dict(type='LoadHandImage')]
+
+
+def test_freihand_versions_and_indices(freihand_root):
+    ds = DATASETS.build(dict(type='FreiHandImages', data_root=str(freihand_root), pipeline=LOAD))
+    assert len(ds) == 32  # 8 samples x 4 versions
+    ds = FreiHandImages(str(freihand_root), versions=('hom', 'auto'), pipeline=LOAD)
+    names = [os.path.basename(ds.get_data_info(i)['img_path']) for i in range(len(ds))]
+    assert names == [f'{i + 8:08d}.jpg' for i in range(8)] + [f'{i + 24:08d}.jpg' for i in range(8)]
+    item = ds[9]  # auto version of sample 1 = file 8 * 3 + 1
+    assert item['img'].shape == (224, 224, 3) and item['img_path'].endswith('00000025.jpg')
+    ref = cv2.imread(str(freihand_root / 'training' / 'rgb' / '00000025.jpg'))
+    np.testing.assert_array_equal(item['img'], ref)
+    box = ds.get_data_info(0)['hand_bbox']  # the official pseudo box: centred, half side 0.33 * 112
+    np.testing.assert_allclose(box, [111.5 - 36.96, 111.5 - 36.96, 111.5 + 36.96, 111.5 + 36.96], atol=1e-4)
+    assert len(FreiHandImages(str(freihand_root), versions='gs', indices=[1, 3])) == 2
+    with pytest.raises(ValueError, match=r"valid: \['gs', 'hom', 'sample', 'auto'\]"):
+        FreiHandImages(str(freihand_root), versions=('gs', 'rgb'))
+
+
+def test_freihand_counts_files_without_json(freihand_root, tmp_path):
+    root = tmp_path / 'fh'
+    (root / 'training').mkdir(parents=True)
+    os.symlink(freihand_root / 'training' / 'rgb', root / 'training' / 'rgb')
+    assert len(FreiHandImages(str(root), versions=('sample',))) == 8
+    (root / 'training_K.json').write_text('[[1, 2], ')
+    with pytest.raises(ValueError, match='training_K.json: malformed JSON'):
+        FreiHandImages(str(root))
+
+
+def _write_yt3dh(root, n_frames=3, missing=()):
+    rng = np.random.default_rng(0)
+    images, anns = [], []
+    for i in range(n_frames):
+        name = f'youtube/vid{i}/video/frames/{i}.png'  # listed as png, stored as jpg (as released)
+        images.append(dict(id=100 + i, name=name, width=160, height=120))
+        if i not in missing:
+            (root / os.path.dirname(name)).mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(root / name.replace('.png', '.jpg')), rng.integers(0, 255, (120, 160, 3), np.uint8))
+        verts = np.c_[rng.uniform(40 + i, 90, (778, 1)), rng.uniform(30, 80 - i, (778, 1)), rng.normal(0, 1, (778, 1))]
+        anns.append(dict(id=i, image_id=100 + i, is_left=i % 2, vertices=verts.tolist()))
+    (root / 'youtube_train.json').write_text(json.dumps(dict(images=images, annotations=anns)))
+    return anns
+
+
+def test_youtube3dhands_boxes_flags_and_missing_frames(tmp_path):
+    anns = _write_yt3dh(tmp_path, missing=(1,))
+    ds = YouTube3DHands(str(tmp_path), pipeline=LOAD)
+    assert len(ds) == 2  # the annotation whose frame is missing is skipped, as the official loader does
+    info = ds.get_data_info(1)
+    v = np.asarray(anns[2]['vertices'])[:, :2]
+    x1, y1, x2, y2 = info['hand_bbox']
+    np.testing.assert_allclose([(x1 + x2) / 2, (y1 + y2) / 2], v.mean(0), rtol=1e-5)  # centred on the hand
+    radius = np.linalg.norm(v - v.mean(0), axis=1).max()  # official side: 2 x radius x margin
+    np.testing.assert_allclose([np.hypot(x2 - x1, y2 - y1), x2 - x1], [2 * radius, y2 - y1], rtol=1e-5)
+    assert info['flip_left'] is False and ds.get_data_info(0)['flip_left'] is False
+    assert ds[1]['img'].shape == (120, 160, 3)
+    _write_yt3dh(tmp_path, n_frames=2)
+    assert [YouTube3DHands(str(tmp_path)).get_data_info(i)['flip_left'] for i in range(2)] == [False, True]
+    with pytest.raises(ValueError, match='no images found'):
+        YouTube3DHands(str(tmp_path / 'youtube'), ann_file=str(tmp_path / 'youtube_train.json'))
+    (tmp_path / 'bad.json').write_text(json.dumps(dict(images=[], annotations={})))
+    with pytest.raises(ValueError, match='bad.json: field "annotations"'):
+        YouTube3DHands(str(tmp_path), ann_file='bad.json')
+
+
+def test_image_folder_errors_name_the_file(tmp_path):
+    with pytest.raises(ValueError, match='no images found'):
+        HandImageFolder(str(tmp_path))
+    (tmp_path / 'ok.png').write_bytes(cv2.imencode('.png', np.zeros((8, 8, 3), np.uint8))[1].tobytes())
+    (tmp_path / 'sub').mkdir()
+    (tmp_path / 'sub' / 'broken.jpg').write_bytes(b'not a jpeg')
+    ds = HandImageFolder(str(tmp_path), pipeline=LOAD)
+    assert len(ds) == 2 and ds[0]['img'].shape == (8, 8, 3)
+    with pytest.raises(OSError, match=r'broken\.jpg: not a readable image'):
+        ds[1]
+
+
+def test_mixed_dataset_weights_and_empty_sources(freihand_root, tmp_path):
+    fh = dict(type='FreiHandImages', data_root=str(freihand_root), versions=('gs',), pipeline=LOAD)
+    folder = tmp_path / 'folder'
+    folder.mkdir()
+    for i in range(4):
+        cv2.imwrite(str(folder / f'{i}.png'), np.full((8, 8, 3), i, np.uint8))
+    other = dict(type='HandImageFolder', data_root=str(folder), pipeline=LOAD)
+    cat = MixedHandDataset([fh, other])
+    assert len(cat) == 12 and cat[11]['img_path'].endswith('3.png')
+    mixed = DATASETS.build(dict(type='MixedHandDataset', datasets=[fh, other], weights=[1, 3], length=4000))
+    share = np.mean([mixed.source_of(i) for i in range(len(mixed))])
+    assert len(mixed) == 4000 and abs(share - 0.75) < 0.03
+    assert mixed[0]['img'].ndim == 3
+    with pytest.raises(ValueError, match='weights'):
+        MixedHandDataset([fh, other], weights=[1, -1])
+    empty = tmp_path / 'empty'
+    empty.mkdir()
+    with pytest.raises(ValueError, match='no images found'):
+        MixedHandDataset([fh, dict(type='HandImageFolder', data_root=str(empty))])

@@ -1,0 +1,78 @@
+"""Score a Codalab-format FreiHAND ``pred.json`` like the official server (vectorised).
+
+    python tools/eval_freihand.py PRED_JSON GT_DIR [--out DIR] [--set-name evaluation]
+
+``PRED_JSON`` is ``[xyz_list, verts_list]`` in metres (21x3 keypoints and Vx3 vertices per sample, in
+the order of ``GT_DIR/<set>_xyz.json``). ``GT_DIR`` holds ``<set>_xyz.json`` and, optionally,
+``<set>_verts.json`` (without it mesh errors and F-scores are reported as -1). Writes
+``DIR/scores.txt`` with the official keys and units (mean errors in cm) and ``DIR/pck_data.json``,
+both atomically, and prints the scores as JSON. Any malformed input: a one-line error, exit status 1,
+nothing written.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+
+from peclr_mm.pose.fh_io import (  # noqa: E402
+    FreiHandFormatError,
+    atomic_write_json,
+    atomic_write_text,
+    load_json,
+    sample_array,
+)
+from peclr_mm.pose.freihand_eval import format_scores, freihand_scores  # noqa: E402
+
+
+def load_prediction(pred_file: Path, num: int) -> tuple[np.ndarray, np.ndarray]:
+    """Read and validate ``[xyz_list, verts_list]`` with ``num`` samples each."""
+    pred = load_json(pred_file, "pred")
+    if not isinstance(pred, list) or len(pred) != 2:
+        raise FreiHandFormatError(f"{pred_file}: field 'pred' must be [xyz_list, verts_list], got "
+                                  f"{type(pred).__name__} of length {len(pred) if hasattr(pred, '__len__') else '?'}")
+    xyz = sample_array(pred[0], (21, 3), pred_file, "xyz", length=num)
+    verts = sample_array(pred[1], (-1, 3), pred_file, "verts", length=num)
+    return xyz, verts
+
+
+def evaluate(pred_file: str | Path, gt_dir: str | Path, set_name: str = "evaluation"
+             ) -> tuple[dict[str, float], dict[str, list]]:
+    """Load ground truth and prediction, validate them and return ``freihand_scores``."""
+    gt_dir = Path(gt_dir)
+    xyz_file = gt_dir / f"{set_name}_xyz.json"
+    gt_xyz = sample_array(load_json(xyz_file, "xyz"), (21, 3), xyz_file, "xyz")
+    verts_file = gt_dir / f"{set_name}_verts.json"
+    gt_verts = None
+    if verts_file.is_file():
+        gt_verts = sample_array(load_json(verts_file, "verts"), (-1, 3), verts_file, "verts", len(gt_xyz))
+    xyz, verts = load_prediction(Path(pred_file), len(gt_xyz))
+    return freihand_scores(gt_xyz, xyz, gt_verts, verts if gt_verts is not None else None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("pred_json", help="Codalab-format prediction file [xyz_list, verts_list]")
+    parser.add_argument("gt_dir", help="folder with <set>_xyz.json (and optionally <set>_verts.json)")
+    parser.add_argument("--out", default=None, help="output folder (default: the folder of PRED_JSON)")
+    parser.add_argument("--set-name", default="evaluation", help="annotation prefix (default: evaluation)")
+    args = parser.parse_args(argv)
+    try:
+        scores, curves = evaluate(args.pred_json, args.gt_dir, args.set_name)
+    except FreiHandFormatError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    out = Path(args.out) if args.out else Path(args.pred_json).resolve().parent
+    atomic_write_text(out / "scores.txt", format_scores(scores))
+    atomic_write_json(out / "pck_data.json", curves)
+    print(json.dumps(scores, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

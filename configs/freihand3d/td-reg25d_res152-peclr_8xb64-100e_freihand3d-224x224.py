@@ -1,11 +1,8 @@
 # ResNet-152 2.5-D fine-tuning on FreiHAND at 224 px, initialised from a PeCLR backbone
 # (tools/export_backbone.py output; override the path with
 # --cfg-options model.backbone.init_cfg.checkpoint=PATH).
-_base_ = [
-    '../_base_/freihand3d_runtime.py',
-    '../_base_/freihand3d_dataset.py',
-    '../_base_/freihand3d_reg25d_res50.py',
-]
-custom_imports = dict(imports=['peclr_mm.pose'], allow_failed_imports=False)
+_base_ = ['./td-reg25d_res152_8xb64-100e_freihand3d-224x224.py']
 
-model = dict(backbone=dict(depth=152, init_cfg=dict(type='Pretrained', prefix='backbone.', checkpoint='checkpoints/peclr_res152_backbone.pth')))
+model = dict(
+    backbone=dict(init_cfg=dict(type='Pretrained', prefix='backbone.',
+                                checkpoint='checkpoints/peclr_res152_backbone.pth')))

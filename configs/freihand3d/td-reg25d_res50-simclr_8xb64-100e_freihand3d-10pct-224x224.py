@@ -1,13 +1,5 @@
-# ResNet-50 2.5-D fine-tuning on FreiHAND at 224 px, initialised from a SimCLR backbone
-# (tools/export_backbone.py output; override the path with
-# --cfg-options model.backbone.init_cfg.checkpoint=PATH).
-# Semi-supervised protocol: labels of 10 % of the unique training samples (seed 0).
-_base_ = [
-    '../_base_/freihand3d_runtime.py',
-    '../_base_/freihand3d_dataset.py',
-    '../_base_/freihand3d_reg25d_res50.py',
-]
-custom_imports = dict(imports=['peclr_mm.pose'], allow_failed_imports=False)
+# td-reg25d_res50-simclr_8xb64-100e_freihand3d-224x224 with the paper's semi-supervised protocol:
+# labels of 10 % of the unique training samples (seed 0).
+_base_ = ['./td-reg25d_res50-simclr_8xb64-100e_freihand3d-224x224.py']
 
-model = dict(backbone=dict(init_cfg=dict(type='Pretrained', prefix='backbone.', checkpoint='checkpoints/simclr_res50_backbone.pth')))
 train_dataloader = dict(dataset=dict(label_fraction=0.1, seed=0))

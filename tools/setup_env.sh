@@ -62,7 +62,7 @@ else
 fi
 
 # Editable install of this clone (cheap; re-done whenever the env points at another clone).
-if ! (cd / && "$ENV/bin/python" - "$ROOT") <<'EOF' 2>/dev/null
+if ! (cd / && env -u PYTHONPATH "$ENV/bin/python" - "$ROOT") <<'EOF' 2>/dev/null
 import sys, pathlib, importlib.util
 spec = importlib.util.find_spec("peclr_mm")
 sys.exit(0 if spec and pathlib.Path(spec.origin).resolve().parent.parent == pathlib.Path(sys.argv[1]).resolve() else 1)

@@ -1,0 +1,43 @@
+# `make demo` fine-tuning, initialised from scratch: 2.5-D regression (Regression25DHead with the z-root
+# MLP) on a half-width ResNet-18 (stem/base channels 32, as the demo pretraining) at 64 x 64, on the
+# synthetic FreiHAND training split (all 4 versions of each labelled sample), the same number of iterations
+# for every initialisation and label fraction. No validation during training (the last checkpoint is
+# tested: no model selection on any split); tools/demo.py tests it on the evaluation split with
+# FreiHandMetric and writes pred.json. Point it at data with
+# --cfg-options train_dataloader.dataset.data_root=PATH test_dataloader.dataset.data_root=PATH
+_base_ = ['../freihand3d/td-reg25d_res18_tiny-cpu_freihand3d-64x64.py']
+custom_imports = dict(imports=['peclr_mm.pose'], allow_failed_imports=False)
+
+data_root = 'data/synthetic_freihand/'
+max_iters = 600
+width = 32
+
+model = dict(
+    backbone=dict(depth=18, stem_channels=width, base_channels=width),
+    head=dict(in_channels=8 * width, root_hidden=32))
+
+train_dataloader = dict(
+    batch_size=32,
+    num_workers=1,
+    persistent_workers=True,
+    drop_last=True,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(data_root=data_root, val_ratio=0.0, label_fraction=1.0, seed=0))
+test_dataloader = dict(batch_size=64, num_workers=1, persistent_workers=False, dataset=dict(data_root=data_root))
+val_dataloader = None
+val_cfg = None
+val_evaluator = None
+
+optim_wrapper = dict(optimizer=dict(type='Adam', lr=1e-3))
+param_scheduler = [
+    dict(type='LinearLR', begin=0, end=max_iters // 20, start_factor=0.01, by_epoch=False),
+    dict(type='CosineAnnealingLR', T_max=max_iters - max_iters // 20, eta_min=1e-5, by_epoch=False,
+         begin=max_iters // 20, end=max_iters),
+]
+train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters + 1)
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=50),
+    checkpoint=dict(type='CheckpointHook', interval=max_iters, by_epoch=False, save_best=None,
+                    max_keep_ckpts=1))
+log_processor = dict(by_epoch=False)
+randomness = dict(seed=0, deterministic=False)

@@ -25,11 +25,40 @@ def test_freihand_versions_and_indices(freihand_root):
     assert item['img'].shape == (224, 224, 3) and item['img_path'].endswith('00000025.jpg')
     ref = cv2.imread(str(freihand_root / 'training' / 'rgb' / '00000025.jpg'))
     np.testing.assert_array_equal(item['img'], ref)
-    box = ds.get_data_info(0)['hand_bbox']  # the official pseudo box: centred, half side 0.33 * 112
+    pseudo = FreiHandImages(str(freihand_root), versions=('hom',), bbox='pseudo', pipeline=LOAD)
+    box = pseudo.get_data_info(0)['hand_bbox']  # the official pseudo box: centred, half side 0.33 * 112
     np.testing.assert_allclose(box, [111.5 - 36.96, 111.5 - 36.96, 111.5 + 36.96, 111.5 + 36.96], atol=1e-4)
     assert len(FreiHandImages(str(freihand_root), versions='gs', indices=[1, 3])) == 2
     with pytest.raises(ValueError, match=r"valid: \['gs', 'hom', 'sample', 'auto'\]"):
         FreiHandImages(str(freihand_root), versions=('gs', 'rgb'))
+
+
+def test_freihand_keypoint_box_from_labels(freihand_root, tmp_path):
+    # with training_xyz/K present ('auto'), the box is the tight box of the joints projected with K,
+    # for every version of a sample (the official loader crops labelled training samples around them)
+    xyz = np.asarray(json.loads((freihand_root / 'training_xyz.json').read_text()))
+    K = np.asarray(json.loads((freihand_root / 'training_K.json').read_text()))
+    uvw = np.einsum('nij,nkj->nki', K, xyz)
+    uv = uvw[..., :2] / uvw[..., 2:]
+    ds = FreiHandImages(str(freihand_root), versions=('gs', 'auto'))
+    for item, sample in ((0, 0), (3, 3), (8 + 5, 5)):
+        box = ds.get_data_info(item)['hand_bbox']
+        np.testing.assert_allclose(box, [*uv[sample].min(0), *uv[sample].max(0)], atol=1e-3)
+    assert FreiHandImages(str(freihand_root), bbox='keypoints').get_data_info(0)['hand_bbox'][2] > 0
+    with pytest.raises(ValueError, match=r"valid: \['auto', 'keypoints', 'pseudo'\]"):
+        FreiHandImages(str(freihand_root), bbox='tight')
+    root = tmp_path / 'fh'
+    (root / 'training').mkdir(parents=True)
+    os.symlink(freihand_root / 'training' / 'rgb', root / 'training' / 'rgb')
+    (root / 'training_K.json').write_text(json.dumps(K.tolist()))
+    bad = xyz.copy()
+    bad[2, 4, 1] = np.nan
+    (root / 'training_xyz.json').write_text(json.dumps(bad.tolist()).replace('NaN', 'NaN'))
+    with pytest.raises(ValueError, match=r'training_xyz.json: sample 2: non-finite'):
+        FreiHandImages(str(root))
+    (root / 'training_xyz.json').write_text(json.dumps(xyz[:5].tolist()))
+    with pytest.raises(ValueError, match=r'training_xyz.json has 5 samples, training_K.json 8'):
+        FreiHandImages(str(root))
 
 
 def test_freihand_counts_files_without_json(freihand_root, tmp_path):

@@ -29,7 +29,7 @@ train_dataloader = dict(
     # (179-269 px). A view's side is its margin (0.9-1.5) x the box diagonal; bbox_scale 0.6 gives a 190 px
     # diagonal, so 171-285 px views. FreiHandImages' default 0.33 gives 94-157 px centre crops that often
     # cut the hand, a ~2x scale gap to fine-tuning (measured effect in docs/demo.md).
-    dataset=dict(data_root=data_root, bbox_scale=0.6))
+    dataset=dict(data_root=data_root, bbox='pseudo', bbox_scale=0.6))
 
 optim_wrapper = dict(
     type='OptimWrapper',

@@ -15,6 +15,8 @@ import numpy as np
 from mmengine.dataset import BaseDataset
 from mmpretrain.registry import DATASETS, TRANSFORMS
 
+from peclr_mm.geometry import project
+
 FREIHAND_VERSIONS = ('gs', 'hom', 'sample', 'auto')
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')
 
@@ -42,8 +44,13 @@ class FreiHandImages(_HandImages):
 
     Image ``i`` of version ``v`` is file ``i + num_samples * v`` (``gs, hom, sample, auto`` = 0..3; 32560
     samples in the release). ``num_samples`` is the length of ``training_K.json`` (or ``training_xyz.json``);
-    without either, the number of files divided by 4. The hand box is the official pseudo box: centred,
-    half-size ``bbox_scale * image_size / 2``.
+    without either, the number of files divided by 4.
+
+    The hand box (``bbox``): ``'keypoints'`` is the tight box of the joints projected with K, as the
+    official loader crops training samples (``F_DB`` keeps their labels for the crop); ``'pseudo'`` is the
+    release's centred pseudo box of half-size ``bbox_scale * image_size / 2``, which it uses only where no
+    labels exist (the evaluation split). ``'auto'`` (default) takes ``'keypoints'`` when both
+    ``training_xyz.json`` and ``training_K.json`` exist, else ``'pseudo'``.
 
     Args:
         data_root (str): FreiHAND folder.
@@ -51,11 +58,18 @@ class FreiHandImages(_HandImages):
         pipeline (Sequence[dict]): data pipeline.
         indices (int | Sequence[int], optional): keep only these items (mmengine semantics).
         image_size (int): FreiHAND image side. Defaults to 224.
+        bbox (str): ``'auto'``, ``'keypoints'`` or ``'pseudo'`` (see above).
         bbox_scale (float): official pseudo-box scale (``BOUND_BOX_SCALE``). Defaults to 0.33.
     """
 
+    BBOX_MODES = ('auto', 'keypoints', 'pseudo')
+
     def __init__(self, data_root: str, versions: Sequence[str] = FREIHAND_VERSIONS, pipeline: Sequence = (),
-                 indices=None, image_size: int = 224, bbox_scale: float = 0.33, **kwargs) -> None:
+                 indices=None, image_size: int = 224, bbox: str = 'auto', bbox_scale: float = 0.33,
+                 **kwargs) -> None:
+        if bbox not in self.BBOX_MODES:
+            raise ValueError(f'unknown bbox {bbox!r}; valid: {list(self.BBOX_MODES)}')
+        self.bbox = bbox
         versions = (versions,) if isinstance(versions, str) else tuple(versions)
         bad = [v for v in versions if v not in FREIHAND_VERSIONS]
         if bad or not versions:
@@ -81,17 +95,48 @@ class FreiHandImages(_HandImages):
         files = [f for f in os.listdir(rgb) if f.lower().endswith('.jpg')] if osp.isdir(rgb) else []
         return len(files) // len(FREIHAND_VERSIONS)
 
-    def load_data_list(self) -> List[dict]:
-        n = self._num_samples()
+    def _load_array(self, name: str, shape: tuple) -> np.ndarray:
+        path = osp.join(self.data_root, name)
+        try:
+            with open(path) as f:
+                arr = np.asarray(json.load(f), np.float64)
+        except (OSError, ValueError) as e:
+            raise ValueError(f'{path}: malformed JSON ({e})') from e
+        if arr.ndim != 1 + len(shape) or arr.shape[1:] != shape:
+            raise ValueError(f'{path}: expected (N, {", ".join(map(str, shape))}) entries, got {arr.shape}')
+        bad = np.flatnonzero(~np.isfinite(arr).reshape(len(arr), -1).all(1))
+        if bad.size:
+            raise ValueError(f'{path}: sample {bad[0]}: non-finite values')
+        return arr
+
+    def _boxes(self, n: int) -> np.ndarray:
+        """(n, 4) hand boxes x1, y1, x2, y2 in pixels."""
+        has_labels = all(osp.exists(osp.join(self.data_root, f)) for f in ('training_xyz.json', 'training_K.json'))
+        if self.bbox == 'keypoints' or (self.bbox == 'auto' and has_labels):
+            xyz = self._load_array('training_xyz.json', (21, 3))
+            K = self._load_array('training_K.json', (3, 3))
+            if len(xyz) != n or len(K) != n:
+                raise ValueError(f'{self.data_root}: training_xyz.json has {len(xyz)} samples, '
+                                 f'training_K.json {len(K)}, the images {n}')
+            depth_ok = (xyz[..., 2] > 0).all(1)
+            if not depth_ok.all():
+                raise ValueError(f'{osp.join(self.data_root, "training_xyz.json")}: sample '
+                                 f'{np.flatnonzero(~depth_ok)[0]}: depth <= 0')
+            uv = project(xyz, K)
+            return np.concatenate([uv.min(1), uv.max(1)], axis=1).astype(np.float32)
         half = self.bbox_scale * self.image_size / 2
         c = (self.image_size - 1) / 2
-        box = np.array([c - half, c - half, c + half, c + half], np.float32)
+        return np.tile(np.array([c - half, c - half, c + half, c + half], np.float32), (n, 1))
+
+    def load_data_list(self) -> List[dict]:
+        n = self._num_samples()
+        boxes = self._boxes(n)
         rgb = osp.join(self.data_root, 'training', 'rgb')
         data_list = []
         for v in self.versions:
             offset = n * FREIHAND_VERSIONS.index(v)
             for i in range(n):
-                data_list.append(dict(img_path=osp.join(rgb, f'{i + offset:08d}.jpg'), hand_bbox=box,
+                data_list.append(dict(img_path=osp.join(rgb, f'{i + offset:08d}.jpg'), hand_bbox=boxes[i],
                                       flip_left=False, sample_idx=i, version=v))
         if data_list and not osp.exists(data_list[-1]['img_path']):
             raise FileNotFoundError(f'{data_list[-1]["img_path"]}: missing (versions {self.versions}, '

@@ -10,9 +10,9 @@ import pytest
 from conftest import write_freihand
 
 import peclr_mm.pose  # noqa: F401
+from peclr_mm.fileio import FreiHandFormatError
 from peclr_mm.geometry import SKELETON, project
 from peclr_mm.pose import FreiHand3DDataset
-from peclr_mm.pose.fh_io import FreiHandFormatError
 
 
 def _ds(root, **kw):

@@ -54,10 +54,10 @@ def test_freihand_keypoint_box_from_labels(freihand_root, tmp_path):
     bad = xyz.copy()
     bad[2, 4, 1] = np.nan
     (root / 'training_xyz.json').write_text(json.dumps(bad.tolist()).replace('NaN', 'NaN'))
-    with pytest.raises(ValueError, match=r'training_xyz.json: sample 2: non-finite'):
+    with pytest.raises(ValueError, match=r"training_xyz.json: field 'xyz', sample 2: non-finite"):
         FreiHandImages(str(root))
     (root / 'training_xyz.json').write_text(json.dumps(xyz[:5].tolist()))
-    with pytest.raises(ValueError, match=r'training_xyz.json has 5 samples, training_K.json 8'):
+    with pytest.raises(ValueError, match=r"training_xyz.json: field 'xyz' has 5 samples, expected 8"):
         FreiHandImages(str(root))
 
 

@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from peclr_mm.pose.fh_io import atomic_write_json  # noqa: E402  (numpy only, no mmpose import)
+from peclr_mm.fileio import atomic_write_json  # noqa: E402
 
 PY = sys.executable
 SITE = Path(osp.dirname(osp.dirname(__import__('mmengine').__file__)))

@@ -11,18 +11,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import os.path as osp
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
+from peclr_mm.fileio import (  # noqa: E402
+    atomic_write,
+    atomic_write_json,
+    atomic_write_text,
+    load_json,
+    sample_array,
+)
 from peclr_mm.geometry import SKELETON, project  # noqa: E402
-from peclr_mm.pose.fh_io import atomic_write_json, atomic_write_text, load_json, sample_array  # noqa: E402
 from peclr_mm.pose.freihand_eval import align_w_scale, epe_auc, point_errors  # noqa: E402
 
 LABELS = {'scratch': 'scratch', 'simclr': 'SimCLR', 'peclr': 'PeCLR'}
@@ -35,16 +39,7 @@ def _run_name(init: str, fraction: float) -> str:
 
 
 def _save_fig(fig, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format='png', dpi=110, bbox_inches='tight')
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write(path, lambda f: fig.savefig(f, format='png', dpi=110, bbox_inches='tight'), binary=True)
 
 
 def load_eval_gt(data_root: Path) -> tuple[np.ndarray, np.ndarray]:

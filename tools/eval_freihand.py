@@ -20,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from peclr_mm.pose.fh_io import (  # noqa: E402
+from peclr_mm.fileio import (  # noqa: E402
     FreiHandFormatError,
     atomic_write_json,
     atomic_write_text,

@@ -30,7 +30,7 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
 from demo import FRACTIONS, INITS, PY, ROOT, TOOLS, Stages, run_name  # noqa: E402
 
-from peclr_mm.pose.fh_io import atomic_write_text  # noqa: E402
+from peclr_mm.fileio import atomic_write_text  # noqa: E402
 
 PAPER_BATCH = 2048  # effective pretraining batch
 PRETRAIN_PER_GPU = 128  # the paper configs' batch per GPU

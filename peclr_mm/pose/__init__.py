@@ -7,7 +7,7 @@ contents for torch's ``weights_only`` loading. It imports mmpose only (never mmp
 """
 from peclr_mm.checkpoint import register_safe_globals
 
-from . import fh_io, freihand_eval, root_depth  # noqa: F401  (numpy/torch cores)
+from . import freihand_eval, root_depth  # noqa: F401  (numpy/torch cores)
 from .freihand3d_dataset import FREIHAND3D_METAINFO, FreiHand3DDataset
 from .freihand_metric import FreiHandMetric
 from .hand25d import Hand25D

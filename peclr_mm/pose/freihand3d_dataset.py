@@ -9,8 +9,8 @@ import numpy as np
 from mmpose.datasets.datasets.base import BaseCocoStyleDataset
 from mmpose.registry import DATASETS
 
+from peclr_mm.fileio import FreiHandFormatError, load_json, sample_array
 from peclr_mm.geometry import NUM_JOINTS, SKELETON, project
-from peclr_mm.pose.fh_io import FreiHandFormatError, load_json, sample_array
 
 _NAMES = ['wrist'] + [f'{finger}{j}' for finger in ('thumb', 'forefinger', 'middle_finger', 'ring_finger',
                                                     'pinky_finger') for j in range(1, 5)]
@@ -74,7 +74,7 @@ class FreiHand3DDataset(BaseCocoStyleDataset):
 
     Every file is validated on load (lengths of xyz/K/scale and images agree, shapes 21x3 / 3x3 /
     scalar, finite values, invertible K, positive depth and scale); a failure raises
-    :class:`~peclr_mm.pose.fh_io.FreiHandFormatError` naming the file, the field and the sample index.
+    :class:`~peclr_mm.fileio.FreiHandFormatError` naming the file, the field and the sample index.
     """
 
     METAINFO: dict = FREIHAND3D_METAINFO

@@ -10,7 +10,7 @@ from mmengine.logging import MMLogger
 from mmpose.registry import METRICS
 from mmpose.utils.tensor_utils import to_numpy
 
-from peclr_mm.pose.fh_io import atomic_write_json
+from peclr_mm.fileio import atomic_write_json
 from peclr_mm.pose.freihand_eval import AUC_RANGE, F_THRESHOLDS, keypoint_scores
 
 

@@ -7,15 +7,13 @@ Files are written atomically (temporary file in the target folder, then ``os.rep
 """
 from __future__ import annotations
 
-import os
-import os.path as osp
-import tempfile
 from collections import OrderedDict
 from typing import Dict
 
 import torch
 
-from peclr_mm.checkpoint import register_safe_globals
+from peclr_mm.checkpoint import load_checkpoint
+from peclr_mm.fileio import atomic_write
 
 PREFIX = 'backbone.'
 # torchvision ResNet: blocks in layer1..4 -> depth (mmpretrain/mmpose ResNet use the same parameter names).
@@ -23,14 +21,8 @@ _RESNET_DEPTHS = {(2, 2, 2, 2): 18, (3, 4, 6, 3): 34, (3, 8, 36, 3): 152, (3, 4,
 
 
 def load_checkpoint_safe(path: str) -> dict:
-    """``torch.load`` with safe (weights-only) unpickling and mmengine's allow-list; errors name the file."""
-    register_safe_globals()
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'{path}: checkpoint not found')
-    try:
-        ckpt = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e:  # noqa: BLE001 - re-raised with the file name
-        raise RuntimeError(f'{path}: cannot load checkpoint safely ({type(e).__name__}: {e})') from e
+    """:func:`peclr_mm.checkpoint.load_checkpoint` (weights-only, allow-listed, on CPU) of a dict checkpoint."""
+    ckpt = load_checkpoint(path)
     if not isinstance(ckpt, dict):
         raise ValueError(f'{path}: expected a dict checkpoint, got {type(ckpt).__name__}')
     return ckpt
@@ -78,14 +70,5 @@ def convert_official(path: str, prefix: str = PREFIX) -> Dict[str, torch.Tensor]
 
 def save_atomic(state_dict: Dict[str, torch.Tensor], out: str, meta: dict | None = None) -> None:
     """Write ``{'state_dict', 'meta'}`` to ``out`` atomically (no half-written file on failure)."""
-    folder = osp.dirname(osp.abspath(out))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.' + osp.basename(out) + '.', suffix='.tmp', dir=folder)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            torch.save({'state_dict': OrderedDict(state_dict), 'meta': dict(meta or {})}, f)
-        os.replace(tmp, out)
-    except BaseException:
-        if osp.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(out, lambda f: torch.save({'state_dict': OrderedDict(state_dict), 'meta': dict(meta or {})}, f),
+                 binary=True)

@@ -15,6 +15,7 @@ import numpy as np
 from mmengine.dataset import BaseDataset
 from mmpretrain.registry import DATASETS, TRANSFORMS
 
+from peclr_mm.fileio import FreiHandFormatError, load_json, sample_array
 from peclr_mm.geometry import project
 
 FREIHAND_VERSIONS = ('gs', 'hom', 'sample', 'auto')
@@ -80,48 +81,29 @@ class FreiHandImages(_HandImages):
         super().__init__(data_root=data_root, pipeline=pipeline, indices=indices, **kwargs)
 
     def _num_samples(self) -> int:
-        for name in ('training_K.json', 'training_xyz.json'):
+        for name, field in (('training_K.json', 'K'), ('training_xyz.json', 'xyz')):
             path = osp.join(self.data_root, name)
             if osp.exists(path):
-                try:
-                    with open(path) as f:
-                        data = json.load(f)
-                except (OSError, ValueError) as e:
-                    raise ValueError(f'{path}: malformed JSON ({e})') from e
+                data = load_json(path, field)
                 if not isinstance(data, list):
-                    raise ValueError(f'{path}: expected a list of per-sample entries, got {type(data).__name__}')
+                    raise FreiHandFormatError(f'{path}: field {field!r} must be a list of samples, '
+                                              f'got {type(data).__name__}')
                 return len(data)
         rgb = osp.join(self.data_root, 'training', 'rgb')
         files = [f for f in os.listdir(rgb) if f.lower().endswith('.jpg')] if osp.isdir(rgb) else []
         return len(files) // len(FREIHAND_VERSIONS)
 
-    def _load_array(self, name: str, shape: tuple) -> np.ndarray:
-        path = osp.join(self.data_root, name)
-        try:
-            with open(path) as f:
-                arr = np.asarray(json.load(f), np.float64)
-        except (OSError, ValueError) as e:
-            raise ValueError(f'{path}: malformed JSON ({e})') from e
-        if arr.ndim != 1 + len(shape) or arr.shape[1:] != shape:
-            raise ValueError(f'{path}: expected (N, {", ".join(map(str, shape))}) entries, got {arr.shape}')
-        bad = np.flatnonzero(~np.isfinite(arr).reshape(len(arr), -1).all(1))
-        if bad.size:
-            raise ValueError(f'{path}: sample {bad[0]}: non-finite values')
-        return arr
-
     def _boxes(self, n: int) -> np.ndarray:
         """(n, 4) hand boxes x1, y1, x2, y2 in pixels."""
         has_labels = all(osp.exists(osp.join(self.data_root, f)) for f in ('training_xyz.json', 'training_K.json'))
         if self.bbox == 'keypoints' or (self.bbox == 'auto' and has_labels):
-            xyz = self._load_array('training_xyz.json', (21, 3))
-            K = self._load_array('training_K.json', (3, 3))
-            if len(xyz) != n or len(K) != n:
-                raise ValueError(f'{self.data_root}: training_xyz.json has {len(xyz)} samples, '
-                                 f'training_K.json {len(K)}, the images {n}')
+            xyz_path, K_path = (osp.join(self.data_root, f) for f in ('training_xyz.json', 'training_K.json'))
+            xyz = sample_array(load_json(xyz_path, 'xyz'), (21, 3), xyz_path, 'xyz', length=n)
+            K = sample_array(load_json(K_path, 'K'), (3, 3), K_path, 'K', length=n)
             depth_ok = (xyz[..., 2] > 0).all(1)
             if not depth_ok.all():
-                raise ValueError(f'{osp.join(self.data_root, "training_xyz.json")}: sample '
-                                 f'{np.flatnonzero(~depth_ok)[0]}: depth <= 0')
+                raise FreiHandFormatError(f"{xyz_path}: field 'xyz', sample "
+                                          f'{np.flatnonzero(~depth_ok)[0]}: depth <= 0')
             uv = project(xyz, K)
             return np.concatenate([uv.min(1), uv.max(1)], axis=1).astype(np.float32)
         half = self.bbox_scale * self.image_size / 2

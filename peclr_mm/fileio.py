@@ -1,4 +1,5 @@
-"""Reading FreiHAND-format JSON with one-line, located errors, and atomic writes (numpy only)."""
+"""File I/O both halves share (numpy only): FreiHAND-format JSON with one-line, located errors, and
+atomic writes (temporary file in the target folder, then ``os.replace``: never a half-written file)."""
 from __future__ import annotations
 
 import json
@@ -6,7 +7,7 @@ import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Callable
 
 import numpy as np
 
@@ -63,12 +64,13 @@ def sample_array(obj: Any, shape: Sequence[int], path: str | os.PathLike, field:
     return arr
 
 
-def _atomic(path: str | os.PathLike, write) -> Path:
+def atomic_write(path: str | os.PathLike, write: Callable[[IO], Any], binary: bool = False) -> Path:
+    """Call ``write(f)`` on a temporary file beside ``path``, then move it into place atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        with os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8") as f:
             write(f)
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are meant to be shared
         os.replace(tmp, path)
@@ -81,9 +83,9 @@ def _atomic(path: str | os.PathLike, write) -> Path:
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    return _atomic(path, lambda f: f.write(text))
+    return atomic_write(path, lambda f: f.write(text))
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
     """``json.dump`` to ``path`` atomically (temporary file + ``os.replace``)."""
-    return _atomic(path, lambda f: json.dump(obj, f))
+    return atomic_write(path, lambda f: json.dump(obj, f))

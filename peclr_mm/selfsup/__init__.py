@@ -1,14 +1,16 @@
 """peclr-mm's mmpretrain half: PeCLR pretraining components, registered in mmpretrain's registries.
 
 Importing this package (``custom_imports=dict(imports=['peclr_mm.selfsup'])``) registers the tracked
-geometric transforms, appearance transforms, multi-view wrapper and packing, the unlabeled hand datasets and
-the ``PeCLR`` model, and allow-lists mmengine checkpoint contents for torch's safe loading. It never
-imports mmpose.
+geometric transforms, appearance transforms, multi-view wrapper and packing, the unlabeled hand datasets,
+the ``PeCLR`` model and the ``EquivarianceMonitorHook``, and allow-lists mmengine checkpoint contents for
+torch's safe loading. It never imports mmpose.
 """
 from peclr_mm.checkpoint import register_safe_globals
 
 from .appearance import HSVColorJitter, RandomGaussianNoise
+from .diagnostics import backbone_and_projection, bn_mode, effective_rank, pair_agreement
 from .equivariance import INVERSE_MODES, UNDO_PARTS
+from .equivariance_hook import EquivarianceMonitorHook
 from .formatting import PackPeCLRInputs
 from .gather import all_gather_with_grad
 from .hand_datasets import FreiHandImages, HandImageFolder, YouTube3DHands
@@ -24,4 +26,5 @@ __all__ = [
     'HSVColorJitter', 'RandomGaussianNoise', 'PackPeCLRInputs', 'all_gather_with_grad', 'FreiHandImages',
     'HandImageFolder', 'YouTube3DHands', 'LoadHandImage', 'MixedHandDataset', 'MultiViewTracked', 'PeCLR',
     'TrackedCrop', 'TrackedRandomAffine', 'TrackedWarp', 'normalization_matrix', 'INVERSE_MODES', 'UNDO_PARTS',
+    'EquivarianceMonitorHook', 'backbone_and_projection', 'bn_mode', 'effective_rank', 'pair_agreement',
 ]

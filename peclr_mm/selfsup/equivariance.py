@@ -19,6 +19,7 @@ import torch
 
 UNDO_PARTS = ('rotate', 'translate', 'scale', 'flip')
 INVERSE_MODES = ('exact', 'official')
+NORMALIZE_MODES = ('after', 'both')
 
 
 def check_undo(undo: Sequence[str]) -> tuple:
@@ -78,3 +79,31 @@ def undo_official(points: torch.Tensor, parts: Dict[str, torch.Tensor], undo: Se
         c = q.detach().mean(1, keepdim=True)
         q = undo_exact(q - c, parts, [u for u in undo if u != 'translate']) + c
     return q
+
+
+def l2_normalize(z: torch.Tensor) -> torch.Tensor:
+    """Row-wise L2 normalisation of (B, D), with mmpretrain ``SimCLR``'s epsilon."""
+    return z / (torch.norm(z, p=2, dim=1, keepdim=True) + 1e-10)
+
+
+def canonicalize(z: torch.Tensor, aug_px: torch.Tensor | None, img_hw: Sequence[int], undo: Sequence[str],
+                 mode: str = 'exact', normalize: str = 'after') -> torch.Tensor:
+    """Projections ``z`` (B, D) of views of size ``img_hw`` with augmentations ``aug_px`` (B, 3, 3, view
+    pixels) -> canonical points (B, D / 2, 2), before the final normalisation.
+
+    ``normalize='both'`` L2-normalises ``z`` before the undo (the release); ``'after'`` leaves that to the
+    caller. Nothing is undone for an empty ``undo`` (then ``aug_px`` may be None).
+    """
+    if z.size(1) % 2:
+        raise ValueError(f'projection dim {z.size(1)} must be even to be read as 2-D points')
+    if normalize == 'both':
+        z = l2_normalize(z)
+    points = z.reshape(z.size(0), -1, 2)
+    if not undo:
+        return points
+    if aug_px is None:
+        raise KeyError(f'undoing {tuple(undo)} needs the views\' augmentation matrices (B, 3, 3)')
+    # Decompose in float32 whatever the training precision; the parts are data (no gradient).
+    parts = decompose_similarity(pixel_to_normalized(aug_px.float(), *img_hw))
+    parts = {k: v.to(z.dtype) if v.is_floating_point() else v for k, v in parts.items()}
+    return (undo_exact if mode == 'exact' else undo_official)(points, parts, undo)

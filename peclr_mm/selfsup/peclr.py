@@ -8,17 +8,8 @@ from mmpretrain.models.selfsup import BaseSelfSupervisor
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-from .equivariance import (
-    INVERSE_MODES,
-    check_undo,
-    decompose_similarity,
-    pixel_to_normalized,
-    undo_exact,
-    undo_official,
-)
+from .equivariance import INVERSE_MODES, NORMALIZE_MODES, canonicalize, check_undo, l2_normalize
 from .gather import all_gather_with_grad
-
-NORMALIZE_MODES = ('after', 'both')
 
 
 @MODELS.register_module()
@@ -73,28 +64,13 @@ class PeCLR(BaseSelfSupervisor):
         self.mode, self.normalize, self.matrix_key = mode, normalize, matrix_key
         self._index_cache: Dict[Tuple[int, torch.device], Tuple[torch.Tensor, torch.Tensor]] = {}
 
-    @staticmethod
-    def _l2(z: torch.Tensor) -> torch.Tensor:
-        return z / (torch.norm(z, p=2, dim=1, keepdim=True) + 1e-10)  # as mmpretrain's SimCLR
-
     def canonicalize(self, z: torch.Tensor, aug_px: torch.Tensor | None, img_hw: Sequence[int]) -> torch.Tensor:
         """Projections z (B, D) of views of size ``img_hw`` with augmentations ``aug_px`` (B, 3, 3, view
         pixels) -> canonical points (B, D / 2, 2), before the final normalisation."""
-        if self.normalize == 'both':
-            z = self._l2(z)
-        points = z.reshape(z.size(0), -1, 2)
-        if not self.undo:
-            return points
-        if aug_px is None:
+        if self.undo and aug_px is None:
             raise KeyError(f'PeCLR needs "{self.matrix_key}" in the data samples to undo {self.undo}; '
                            'use MultiViewTracked + PackPeCLRInputs')
-        if z.size(1) % 2:
-            raise ValueError(f'projection dim {z.size(1)} must be even to be read as 2-D points')
-        # Decompose in float32 whatever the training precision; the parts are data (no gradient).
-        parts = decompose_similarity(pixel_to_normalized(aug_px.float(), *img_hw))
-        parts = {k: v.to(z.dtype) if v.is_floating_point() else v for k, v in parts.items()}
-        undo = undo_exact if self.mode == 'exact' else undo_official
-        return undo(points, parts, self.undo)
+        return canonicalize(z, aug_px, img_hw, self.undo, self.mode, self.normalize)
 
     def _pair_index(self, n: int, device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
         """Row-wise column indices of the positive (2n, 1) and negatives (2n, 2n - 2), sample-major order."""
@@ -116,7 +92,7 @@ class PeCLR(BaseSelfSupervisor):
         aug = None
         if self.undo and data_samples and all(self.matrix_key in ds for ds in data_samples):
             aug = torch.stack([ds.get(self.matrix_key) for ds in data_samples]).flatten(0, 1)  # (2n, 3, 3)
-        z = self._l2(self.canonicalize(z, aug, x.shape[-2:]).flatten(1))
+        z = l2_normalize(self.canonicalize(z, aug, x.shape[-2:]).flatten(1))
         z = all_gather_with_grad(z)  # (2N, D)
         s = z @ z.t()
         pos_idx, neg_idx = self._pair_index(z.size(0) // 2, s.device)

@@ -179,6 +179,28 @@ def test_bad_configuration_lists_valid_choices():
         m.loss([torch.randn(2, 3, 32, 32)] * 2, [DataSample(), DataSample()])
 
 
+def test_bad_inputs_fail_with_one_clear_line():
+    with pytest.raises(ValueError, match="neck's output size 15 must be even"):
+        PeCLR(backbone=BACKBONE, neck=dict(NECK, out_channels=15), head=HEAD)
+    m = _model()
+    views = [torch.randn(2, 3, 32, 32)] * 2
+    with pytest.raises(ValueError, match=r'a list of 2 views.*got a Tensor of shape \(2, 2, 3, 32, 32\)'):
+        m.loss(torch.stack(views, 1), _samples(_aug_px(4, 32, seed=0)))
+    with pytest.raises(ValueError, match='exactly 2 views per image, got 3'):
+        m.loss(views + views[:1], _samples(_aug_px(4, 32, seed=0)))
+    with pytest.raises(ValueError, match='at least 2 images .* got 1'):
+        m.loss([v[:1] for v in views], _samples(_aug_px(2, 32, seed=0)))
+    bad = _aug_px(4, 32, seed=0)
+    bad[1, 0, 0] = float('nan')
+    with pytest.raises(ValueError, match='data sample 0: "aug_matrix" is not finite'):
+        m.loss(views, _samples(bad))
+    wrong = [DataSample() for _ in range(2)]
+    for ds in wrong:
+        ds.set_field(torch.eye(3), 'aug_matrix')
+    with pytest.raises(ValueError, match=r'"aug_matrix" must be \(2, 3, 3\).*got \(3, 3\)'):
+        m.loss(views, wrong)
+
+
 def test_package_import_registers_everything_without_mmpose():
     import subprocess
     import sys

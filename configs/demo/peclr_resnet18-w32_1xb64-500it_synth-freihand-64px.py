@@ -49,3 +49,5 @@ default_hooks = dict(
     logger=dict(type='LoggerHook', interval=20),
     checkpoint=dict(type='CheckpointHook', interval=max_iters, by_epoch=False, max_keep_ckpts=1))
 randomness = dict(seed=0, deterministic=False)
+# The equivariance of the projection (docs/pretraining.md), in eval and train BN modes, on 128 fixed images.
+custom_hooks = [dict(type='EquivarianceMonitorHook', interval=100, num_samples=128)]

@@ -7,6 +7,7 @@ import torch
 from mmpretrain.models.selfsup import BaseSelfSupervisor
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
+from torch import nn
 
 from .equivariance import INVERSE_MODES, NORMALIZE_MODES, canonicalize, check_undo, l2_normalize
 from .gather import all_gather_with_grad
@@ -62,6 +63,10 @@ class PeCLR(BaseSelfSupervisor):
         if normalize not in NORMALIZE_MODES:
             raise ValueError(f'unknown normalize {normalize!r}; valid: {list(NORMALIZE_MODES)}')
         self.mode, self.normalize, self.matrix_key = mode, normalize, matrix_key
+        linears = [m for m in self.neck.modules() if isinstance(m, nn.Linear)]
+        if linears and linears[-1].out_features % 2:
+            raise ValueError(f'PeCLR reads the projection as 2-D points: the neck\'s output size '
+                             f'{linears[-1].out_features} must be even')
         self._index_cache: Dict[Tuple[int, torch.device], Tuple[torch.Tensor, torch.Tensor]] = {}
 
     def canonicalize(self, z: torch.Tensor, aug_px: torch.Tensor | None, img_hw: Sequence[int]) -> torch.Tensor:
@@ -83,17 +88,34 @@ class PeCLR(BaseSelfSupervisor):
             self._index_cache = {key: (pos, cols[keep].view(2 * n, 2 * n - 2))}
         return self._index_cache[key]
 
+    def _matrices(self, data_samples: List[DataSample]) -> torch.Tensor:
+        """The samples' (2, 3, 3) augmentation matrices stacked to (2n, 3, 3), checked."""
+        for i, ds in enumerate(data_samples):
+            m = ds.get(self.matrix_key)
+            if tuple(m.shape) != (2, 3, 3):
+                raise ValueError(f'data sample {i}: "{self.matrix_key}" must be (2, 3, 3) (one matrix per view), '
+                                 f'got {tuple(m.shape)}')
+            if not torch.isfinite(m).all():
+                raise ValueError(f'data sample {i}: "{self.matrix_key}" is not finite (NaN or inf)')
+        return torch.stack([ds.get(self.matrix_key) for ds in data_samples]).flatten(0, 1)
+
     def loss(self, inputs: List[torch.Tensor], data_samples: List[DataSample], **kwargs) -> Dict[str, torch.Tensor]:
         """inputs: 2 views (n, C, H, W); data_samples: n samples with ``matrix_key`` (2, 3, 3)."""
-        if not isinstance(inputs, list | tuple) or len(inputs) != 2:
+        if not isinstance(inputs, list | tuple):
+            raise ValueError(f'PeCLR needs a list of 2 views, each (n, C, H, W); got a '
+                             f'{type(inputs).__name__} of shape {tuple(getattr(inputs, "shape", ()))}')
+        if len(inputs) != 2:
             raise ValueError(f'PeCLR needs exactly 2 views per image, got {len(inputs)}')
         x = torch.stack(list(inputs), 1).flatten(0, 1)  # (2n, C, H, W): sample-major like SimCLR
-        z = self.neck(self.backbone(x))[0]
         aug = None
         if self.undo and data_samples and all(self.matrix_key in ds for ds in data_samples):
-            aug = torch.stack([ds.get(self.matrix_key) for ds in data_samples]).flatten(0, 1)  # (2n, 3, 3)
+            aug = self._matrices(data_samples)  # (2n, 3, 3)
+        z = self.neck(self.backbone(x))[0]
         z = l2_normalize(self.canonicalize(z, aug, x.shape[-2:]).flatten(1))
         z = all_gather_with_grad(z)  # (2N, D)
+        if z.size(0) < 4:
+            raise ValueError(f'PeCLR needs at least 2 images in the (gathered) batch for negatives, got '
+                             f'{z.size(0) // 2}')
         s = z @ z.t()
         pos_idx, neg_idx = self._pair_index(z.size(0) // 2, s.device)
         loss = self.head.loss(s.gather(1, pos_idx), s.gather(1, neg_idx))

@@ -33,6 +33,10 @@ _SAFE_GLOBALS = (
 _registered = False
 
 
+class CorruptCheckpointError(ValueError):
+    """A checkpoint file that torch cannot read at all (empty, truncated, not a torch file)."""
+
+
 class UnsafeCheckpointError(RuntimeError):
     """A checkpoint references a global outside the allow-list (possibly code): it is not loaded."""
 
@@ -80,11 +84,22 @@ def load_checkpoint(filename: str, map_location: Any = "cpu") -> Any:
     filename = os.path.expanduser(filename)
     if not os.path.isfile(filename):
         raise FileNotFoundError(f"{filename}: checkpoint file not found")
+    if os.path.getsize(filename) == 0:
+        raise CorruptCheckpointError(f"{filename}: empty file (0 bytes), not a checkpoint")
     try:
         return torch.load(filename, map_location=map_location, weights_only=True)
+    except (EOFError, IndexError, KeyError, ValueError, RuntimeError) as err:
+        # truncated zip ("PytorchStreamReader failed ..."), text or other non-torch files: torch raises
+        # assorted low-level errors with multi-line messages
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ''
+        first = f"{type(err).__name__} {first.split('. ')[0]}".strip()
+        raise CorruptCheckpointError(f"{filename}: not a readable torch checkpoint (truncated or not "
+                                     f"torch.save output): {first[:160]}") from None
     except pickle.UnpicklingError as err:
         # torch's message is a multi-paragraph how-to; keep the line that names the refused global.
         lines = [ln.strip() for ln in str(err).splitlines() if "GLOBAL" in ln or "Unsupported" in ln]
+        if not lines and "invalid load key" in str(err):
+            raise CorruptCheckpointError(f"{filename}: not a torch checkpoint (invalid load key)") from None
         if any("getattr" in ln for ln in lines):
             lines[0] += " (a checkpoint saved without peclr_mm's safe HistoryBuffer pickling?)"
         why = lines[0] if lines else str(err).splitlines()[0]

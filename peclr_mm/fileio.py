@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,16 +17,37 @@ class FreiHandFormatError(ValueError):
     """Bad FreiHAND-format input. The message is one line naming the file, the field and the sample."""
 
 
-def load_json(path: str | os.PathLike, field: str) -> Any:
-    """``json.load`` with a one-line error naming the file and the field it should hold."""
+_NOT_A_NUMBER = re.compile(r'["tfn]')  # JSON strings and the literals true / false / null
+
+
+def _first_non_number(obj: Any, where: str = "") -> str | None:
+    """Index path (e.g. ``[3][20][1]``) of the first leaf that is not an int/float (bools included)."""
+    if isinstance(obj, list):
+        for i, item in enumerate(obj):
+            found = _first_non_number(item, f"{where}[{i}]")
+            if found is not None:
+                return found
+        return None
+    return None if isinstance(obj, int | float) and not isinstance(obj, bool) else f"{where} ({json.dumps(obj)})"
+
+
+def load_json(path: str | os.PathLike, field: str, numeric: bool = False) -> Any:
+    """``json.load`` with a one-line error naming the file and the field it should hold. ``numeric``: the
+    file must be nested lists of numbers only (no strings, booleans or null, which numpy would coerce)."""
     path = Path(path)
     if not path.is_file():
         raise FreiHandFormatError(f"{path}: file not found (expected the '{field}' field)")
     try:
         with open(path, encoding="utf-8") as f:
-            return json.load(f)
+            text = f.read()
+        obj = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise FreiHandFormatError(f"{path}: malformed JSON for field '{field}': {e}") from None
+    if numeric and _NOT_A_NUMBER.search(text):  # fast check on the text; locate the culprit only then
+        where = _first_non_number(obj)  # None: only NaN/Infinity tokens, which sample_array reports
+        if where is not None:
+            raise FreiHandFormatError(f"{path}: field '{field}' must hold numbers only; found {where}")
+    return obj
 
 
 def sample_array(obj: Any, shape: Sequence[int], path: str | os.PathLike, field: str,
@@ -81,6 +103,29 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO], Any], binary: bo
     return path
 
 
+def atomic_write_set(writes: dict[str | os.PathLike, Callable[[IO], Any]]) -> list[Path]:
+    """Write several text files as one set: every file goes to a temporary file beside its target first,
+    and only when all were written are they moved into place (a failure leaves every old file untouched)."""
+    staged: list[tuple[str, Path]] = []
+    try:
+        for path, write in writes.items():
+            path = Path(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            staged.append((tmp, path))
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                write(f)
+            os.chmod(tmp, 0o644)
+        for tmp, path in staged:
+            os.replace(tmp, path)
+    except BaseException:
+        for tmp, _ in staged:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        raise
+    return [path for _, path in staged]
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
     return atomic_write(path, lambda f: f.write(text))
@@ -89,3 +134,20 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
     """``json.dump`` to ``path`` atomically (temporary file + ``os.replace``)."""
     return atomic_write(path, lambda f: json.dump(obj, f))
+
+
+def load_scalars(work_dir: str | os.PathLike, prefix: str = '') -> list[dict]:
+    """The records of mmengine's ``vis_data/scalars.json`` of the newest run under ``work_dir`` (one dict per
+    line, with ``step``) that hold a key starting with ``prefix``; a missing file is an error naming the folder."""
+    files = sorted(Path(work_dir).glob('*/vis_data/scalars.json'))
+    if not files:
+        raise FileNotFoundError(f'{work_dir}: no */vis_data/scalars.json (not an mmengine work dir?)')
+    records = []
+    for n, line in enumerate(files[-1].read_text().splitlines(), 1):
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ValueError(f'{files[-1]}: line {n} is not JSON ({e.msg})') from None
+        if any(k.startswith(prefix) for k in rec):
+            records.append(rec)
+    return records

@@ -203,9 +203,18 @@ def test_existing_dataset_not_overwritten(tmp_path):
     with pytest.raises(FileExistsError, match="not empty"):
         make_synthetic_freihand(tmp_path / "other", 2, 1, size=64, progress=False)
     assert _files(tmp_path / "other") == {"notes.txt": b"mine"}
+    with pytest.raises(FileExistsError, match="not a dataset written by make_synthetic_freihand"):
+        make_synthetic_freihand(tmp_path / "other", 2, 1, size=64, overwrite=True, progress=False)
+    assert _files(tmp_path / "other") == {"notes.txt": b"mine"}  # --overwrite never deletes what it did not write
     make_synthetic_freihand(out, 3, 1, size=64, seed=2, overwrite=True, progress=False)
     assert len(json.loads((out / "training_xyz.json").read_text())) == 3
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fh", "other"]  # no leftovers
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / f"fh.tmp-{int(dead.stdout)}"  # the temporary folder of a killed run
+    stale.mkdir()
+    (stale / "x.jpg").write_bytes(b"partial")
+    make_synthetic_freihand(out, 1, 1, size=64, seed=2, overwrite=True, progress=False)
+    assert not stale.exists()
     (tmp_path / "empty").mkdir()
     assert is_complete(make_synthetic_freihand(tmp_path / "empty", 1, 0, size=64, progress=False))
 
@@ -240,7 +249,7 @@ def test_cli(tmp_path):
     assert again.returncode == 2 and len(again.stderr.strip().splitlines()) == 1
     assert "--overwrite" in again.stderr
     for bad in (["--num-train", "0", "--num-eval", "1"], ["--num-train", "x", "--num-eval", "1"],
-                ["--num-eval", "1"]):
+                ["--num-eval", "1"], ["--num-train", "2", "--num-eval", "0"]):
         res = _cli(str(tmp_path / "bad"), *bad)
         assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1, res.stderr
     assert not (tmp_path / "bad").exists()
@@ -255,3 +264,38 @@ def test_freihand_images_dataset_reads_it(dataset):
     info = ds.get_data_info(N_TRAIN * 3 + 1)  # version 'auto', sample 1
     assert info["version"] == "auto"
     assert Path(info["img_path"]).name == f"{N_TRAIN * 3 + 1:08d}.jpg"
+
+
+def test_workers_die_with_a_killed_parent(tmp_path):
+    """SIGKILL of the CLI (no chance to clean up): its rendering workers must not go on."""
+    import signal
+    import time
+
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen([sys.executable, str(ROOT / "tools" / "make_synthetic_freihand.py"), str(tmp_path / "fh"),
+                             "--num-train", "400", "--num-eval", "1", "--size", "64", "--workers", "2"],
+                            env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def children() -> list[int]:
+        out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(proc.pid)], capture_output=True, text=True)
+        return [int(p) for p in out.stdout.split()]
+
+    deadline = time.time() + 90  # until the workers render (their initializer has run)
+    while time.time() < deadline and not list(tmp_path.glob("fh.tmp-*/training/rgb/*.jpg")):
+        time.sleep(0.2)
+    kids = children()
+    assert kids, "no worker processes started"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+    def alive(pid: int) -> bool:
+        try:
+            state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return False
+        return state != "Z"
+
+    deadline = time.time() + 10
+    while time.time() < deadline and any(alive(p) for p in kids):
+        time.sleep(0.2)
+    assert not any(alive(p) for p in kids), "workers outlived the killed parent"

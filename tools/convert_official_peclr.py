@@ -16,7 +16,14 @@ import torch
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from peclr_mm.selfsup.export import PREFIX, convert_official, resnet_depth, save_atomic  # noqa: E402
+from peclr_mm.checkpoint import UnsafeCheckpointError  # noqa: E402
+from peclr_mm.selfsup.export import (  # noqa: E402
+    PREFIX,
+    check_distinct,
+    convert_official,
+    resnet_depth,
+    save_atomic,
+)
 
 
 @torch.no_grad()
@@ -52,13 +59,18 @@ def main(argv=None) -> int:
     parser.add_argument('out', help='output backbone weights (.pth)')
     parser.add_argument('--no-check', action='store_true', help='skip the numerical check')
     args = parser.parse_args(argv)
-    sd = convert_official(args.release)
-    depth = resnet_depth({k[len(PREFIX):]: v for k, v in sd.items()})
-    msg = ''
-    if not args.no_check:
-        msg = f', max |diff| vs torchvision {check(sd, args.release):.2e}'
-    save_atomic(sd, args.out, meta=dict(source=osp.basename(args.release), depth=str(depth),
-                                        converter='peclr_mm convert_official_peclr'))
+    try:
+        check_distinct(args.release, args.out)
+        sd = convert_official(args.release)
+        depth = resnet_depth({k[len(PREFIX):]: v for k, v in sd.items()})
+        msg = ''
+        if not args.no_check:
+            msg = f', max |diff| vs torchvision {check(sd, args.release):.2e}'
+        save_atomic(sd, args.out, meta=dict(source=osp.basename(args.release), depth=str(depth),
+                                            converter='peclr_mm convert_official_peclr'))
+    except (OSError, ValueError, UnsafeCheckpointError) as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 1
     print(f'wrote ResNet-{depth} backbone ({len(sd)} tensors) to {args.out}{msg}')
     return 0
 

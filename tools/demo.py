@@ -43,7 +43,8 @@ SITE = Path(osp.dirname(osp.dirname(__import__('mmengine').__file__)))
 TOOLS = dict(pretrain_train=SITE / 'mmpretrain' / '.mim' / 'tools' / 'train.py',
              pose_train=SITE / 'mmpose' / '.mim' / 'tools' / 'train.py',
              pose_test=SITE / 'mmpose' / '.mim' / 'tools' / 'test.py',
-             export=ROOT / 'tools' / 'export_backbone.py')
+             export=ROOT / 'tools' / 'export_backbone.py',
+             probe=ROOT / 'tools' / 'linear_probe.py')
 
 CFG = ROOT / 'configs' / 'demo'
 PRETRAIN_CONFIGS = {
@@ -75,10 +76,12 @@ class Preset:
     finetune_iters: int
     log_interval: int
     num_pictures: int = 3  # prediction pictures (evaluation samples) per model
+    probe_train: int | None = None  # training images of the linear probe (None: all)
 
 
 PRESETS = {
-    'full': Preset(num_train=2000, num_eval=500, pretrain_iters=500, finetune_iters=600, log_interval=50),
+    'full': Preset(num_train=2000, num_eval=500, pretrain_iters=500, finetune_iters=600, log_interval=50,
+                   probe_train=4000),
     'quick': Preset(num_train=160, num_eval=48, pretrain_iters=16, finetune_iters=24, log_interval=8,
                     num_pictures=2),
 }
@@ -188,6 +191,9 @@ def make_data(data_root: Path, preset: Preset, seed: int, force: bool) -> float:
             print(f'[data] {data_root} exists ({preset.num_train} train / {preset.num_eval} eval), skipped',
                   flush=True)
             return rec['wall_s']
+    from peclr_mm.synthetic.writer import MARKER
+    if stamp.exists() and data_root.is_dir() and not (data_root / MARKER).exists():
+        (data_root / MARKER).write_text('{}')  # rendered by an earlier demo (its stamp says so): replaceable
     n_img = 4 * preset.num_train + preset.num_eval
     print(f'[data] rendering {n_img} images into {data_root}', flush=True)
     t0 = time.time()
@@ -229,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
                         help='extra --cfg-options for both pretraining runs (keeps their budgets equal)')
     parser.add_argument('--peclr-options', nargs='+', default=[], metavar='KEY=VAL',
                         help='extra --cfg-options for the PeCLR pretraining only (e.g. model.mode=official)')
+    parser.add_argument('--finetune-options', nargs='+', default=[], metavar='KEY=VAL',
+                        help='extra --cfg-options for every fine-tuning run (keeps their budgets equal)')
     args = parser.parse_args(argv)
     args.inits = [i for i in INITS if i in args.inits]  # table order
     if any(not 0 < f <= 1 for f in args.fractions):
@@ -275,6 +283,15 @@ def main(argv: list[str] | None = None) -> int:
         backbones[algo] = out / 'backbone.pth'
         stages.run(f'export/{algo}', [PY, TOOLS['export'], ckpt, backbones[algo]], out / 'export', backbones[algo])
 
+    # 2b. linear probe of each initialisation's frozen backbone (scratch: the config's random weights)
+    for init in args.inits:
+        out = work / 'probe' / init
+        cmd = [PY, TOOLS['probe'], finetune_config('scratch', 1.0), '--data-root', data_opt, '--seed', args.seed,
+               '--out', out / 'probe.json']
+        cmd += ['--num-train', preset.probe_train] if preset.probe_train else []
+        cmd += ['--checkpoint', backbones[init]] if init != 'scratch' else []
+        stages.run(f'probe/{init}', cmd, out, out / 'probe.json')
+
     # 3-4. fine-tuning (same iterations for every init and fraction) and testing on the evaluation split
     for fraction in args.fractions:
         for init in args.inits:
@@ -286,6 +303,7 @@ def main(argv: list[str] | None = None) -> int:
                          f'test_dataloader.dataset.data_root={data_opt}']
             opts = [*data_opts, f'randomness.seed={args.seed}', f'train_dataloader.dataset.seed={args.seed}',
                     *iteration_options(n, max(1, n // 20), preset.log_interval)]
+            opts += args.finetune_options
             if fraction not in FRACTIONS:  # no named config: the 100 % one with the fraction set
                 opts.append(f'train_dataloader.dataset.label_fraction={fraction}')
             if init != 'scratch':
@@ -295,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
                        out, ckpt)
             pred = out / 'pred.json'
             stages.run(f'test/{name}', [PY, TOOLS['pose_test'], cfg, ckpt,
-                                        '--work-dir', out / 'test', '--cfg-options', *data_opts,
+                                        '--work-dir', out / 'test', '--cfg-options', *data_opts, *args.finetune_options,
                                         f'test_evaluator.pred_json={pred}'], out / 'test', pred)
             metrics = latest_metrics(out / 'test')
             atomic_write_json(out / 'metrics.json', dict(
@@ -307,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = dict(preset=('quick' if args.quick else 'full'), seed=args.seed, data_root=str(data),
                     **dataclasses.asdict(preset), inits=args.inits, fractions=args.fractions,
-                    pretrain_options=args.pretrain_options,
+                    pretrain_options=args.pretrain_options, finetune_options=args.finetune_options,
                     peclr_options=args.peclr_options, pretrained_dir=args.pretrained_dir,
                     command='python tools/demo.py ' + ' '.join(argv if argv is not None else sys.argv[1:]))
     out = write_report(work, data, settings, stages.walls, time.time() - t_start, args.inits, args.fractions,

@@ -24,6 +24,7 @@ from peclr_mm.fileio import (  # noqa: E402
     atomic_write_json,
     atomic_write_text,
     load_json,
+    load_scalars,
     sample_array,
 )
 from peclr_mm.geometry import SKELETON, project  # noqa: E402
@@ -107,7 +108,7 @@ def write_table(rows: list[dict], settings: dict, walls: dict, total_wall: float
     lines += [f'| {k} | {v:.0f} |' for k, v in walls.items()]
     lines += [f'| **sum of stages** | **{sum(walls.values()):.0f}** |',
               f'| this invocation (skipped stages cost ~0) | {total_wall:.0f} |', '']
-    for extra in ('pretrain_options', 'peclr_options'):
+    for extra in ('pretrain_options', 'peclr_options', 'finetune_options'):
         if s.get(extra):
             lines.append(f'{extra}: `{" ".join(s[extra])}`  ')
     return '\n'.join(lines) + '\n'
@@ -225,6 +226,69 @@ def plot_predictions(rec: dict, data_root: Path, gt: np.ndarray, K: np.ndarray, 
     plt.close(fig)
 
 
+GAP_KEYS = ('eval_gap', 'eval_undone', 'eval_raw', 'train_gap', 'eval_feat_rank')
+
+
+def collect_diagnostics(work: Path, inits) -> dict:
+    """Linear-probe results (``probe/<init>/probe.json``) and the pretraining runs' equivariance records
+    (``EquivarianceMonitorHook`` in ``pretrain/<algo>/*/vis_data/scalars.json``), where present."""
+    probes = {i: json.loads((work / 'probe' / i / 'probe.json').read_text()) for i in inits
+              if (work / 'probe' / i / 'probe.json').exists()}
+    gaps = {}
+    for algo in ('simclr', 'peclr'):
+        if algo in inits and (work / 'pretrain' / algo).is_dir():
+            recs = load_scalars(work / 'pretrain' / algo, 'equivariance/')
+            gaps[algo] = [dict(step=r['step'], **{k: r[f'equivariance/{k}'] for k in GAP_KEYS
+                                                  if f'equivariance/{k}' in r}) for r in recs]
+    return dict(probes=probes, gaps=gaps)
+
+
+def diagnostics_table(diag: dict) -> str:
+    """results.md sections: linear probe per initialisation, equivariance of the pretraining projection."""
+    lines = []
+    if diag['probes']:
+        mean = next(iter(diag['probes'].values()))['mean_pose']
+        lines += ['', '## Linear probe of the frozen backbones', '',
+                  'Ridge regression from globally pooled features onto the 2.5-D targets (`tools/linear_probe.py`; '
+                  'penalty chosen on held-out training samples), scored on the evaluation split.', '',
+                  '| backbone | uv error (px) ↓ | PA-EPE (mm) ↓ | root-relative EPE (mm) ↓ |', '| --- | ---: | ---: | ---: |',
+                  f'| mean training pose | {mean["uv_px"]:.2f} | {mean["PA-EPE"]:.2f} | {mean["RR-EPE"]:.1f} |']
+        for init, res in diag['probes'].items():
+            name = 'random weights' if init == 'scratch' else LABELS[init]
+            p = res['probe']
+            lines.append(f'| {name} | {p["uv_px"]:.2f} | {p["PA-EPE"]:.2f} | {p["RR-EPE"]:.1f} |')
+    if diag['gaps']:
+        lines += ['', '## Equivariance of the pretraining projection', '',
+                  '`EquivarianceMonitorHook`, eval-mode BN: mean positive-pair cosine with the views\' rotation and '
+                  'translation undone minus without (positive: the latent moves with the image; an invariant '
+                  'latent gives a negative value set by the augmentation ranges).', '',
+                  '| algorithm | iteration | gap | undone | raw | feature rank |', '| --- | ---: | ---: | ---: | ---: | ---: |']
+        for algo, recs in diag['gaps'].items():
+            for r in recs[1:] if len(recs) > 1 else recs:
+                lines.append(f'| {LABELS[algo]} | {r["step"]} | {r["eval_gap"]:+.3f} | {r["eval_undone"]:.3f} | '
+                             f'{r["eval_raw"]:.3f} | {r["eval_feat_rank"]:.1f} |')
+    return '\n'.join(lines) + ('\n' if lines else '')
+
+
+def plot_equivariance(gaps: dict, path: Path) -> None:
+    """equivariance.png: eval-mode gap against iterations for each pretraining algorithm."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for algo, recs in gaps.items():
+        recs = recs[1:] if len(recs) > 1 else recs  # iteration 0: random weights, off the scale
+        ax.plot([r['step'] for r in recs], [r['eval_gap'] for r in recs], 'o-', color=COLORS[algo],
+                label=LABELS[algo])
+    ax.axhline(0.0, color='k', lw=0.8)
+    ax.set_xlabel('pretraining iteration')
+    ax.set_ylabel('cos(undone) - cos(raw), eval BN')
+    ax.set_title('Equivariance of the projection (positive: equivariant)')
+    ax.legend()
+    _save_fig(fig, path)
+
+
 def write_report(work: Path, data_root: Path, settings: dict, walls: dict, total_wall: float, inits, fractions,
                  num_pictures: int = 3, seed: int = 0) -> dict:
     """Write results.md / results.json / results.png / predictions/*.png under ``work``."""
@@ -239,12 +303,15 @@ def write_report(work: Path, data_root: Path, settings: dict, walls: dict, total
                                  f'{r["metrics"][key]:.4f}')
     reference = mean_pose_reference(data_root, gt)
     md = work / 'results.md'
-    atomic_write_text(md, write_table(rows, settings, walls, total_wall, reference))
+    diag = collect_diagnostics(work, inits)
+    atomic_write_text(md, write_table(rows, settings, walls, total_wall, reference) + diagnostics_table(diag))
     atomic_write_json(work / 'results.json', dict(
         settings=settings, walls_s=walls, total_wall_s=total_wall,
         results=[dict(init=r['init'], label_fraction=r['label_fraction'], config=r['config'], **r['metrics'],
                       finetune_wall_s=r['finetune_wall_s']) for r in rows],
-        pck=curves, mean_pose_reference=reference))
+        pck=curves, mean_pose_reference=reference, linear_probe=diag['probes'], equivariance=diag['gaps']))
+    if diag['gaps']:
+        plot_equivariance(diag['gaps'], work / 'equivariance.png')
     png = work / 'results.png'
     plot_results(rows, curves, inits, fractions, png, reference)
     ids = sorted(np.random.default_rng(seed).choice(len(gt), min(num_pictures, len(gt)), replace=False).tolist())

@@ -22,8 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from peclr_mm.fileio import (  # noqa: E402
     FreiHandFormatError,
-    atomic_write_json,
-    atomic_write_text,
+    atomic_write_set,
     load_json,
     sample_array,
 )
@@ -32,7 +31,7 @@ from peclr_mm.pose.freihand_eval import format_scores, freihand_scores  # noqa: 
 
 def load_prediction(pred_file: Path, num: int) -> tuple[np.ndarray, np.ndarray]:
     """Read and validate ``[xyz_list, verts_list]`` with ``num`` samples each."""
-    pred = load_json(pred_file, "pred")
+    pred = load_json(pred_file, "pred", numeric=True)
     if not isinstance(pred, list) or len(pred) != 2:
         raise FreiHandFormatError(f"{pred_file}: field 'pred' must be [xyz_list, verts_list], got "
                                   f"{type(pred).__name__} of length {len(pred) if hasattr(pred, '__len__') else '?'}")
@@ -46,13 +45,14 @@ def evaluate(pred_file: str | Path, gt_dir: str | Path, set_name: str = "evaluat
     """Load ground truth and prediction, validate them and return ``freihand_scores``."""
     gt_dir = Path(gt_dir)
     xyz_file = gt_dir / f"{set_name}_xyz.json"
-    gt_xyz = sample_array(load_json(xyz_file, "xyz"), (21, 3), xyz_file, "xyz")
+    gt_xyz = sample_array(load_json(xyz_file, "xyz", numeric=True), (21, 3), xyz_file, "xyz")
     verts_file = gt_dir / f"{set_name}_verts.json"
     gt_verts = None
     if verts_file.is_file():
-        gt_verts = sample_array(load_json(verts_file, "verts"), (-1, 3), verts_file, "verts", len(gt_xyz))
+        gt_verts = sample_array(load_json(verts_file, "verts", numeric=True), (-1, 3), verts_file, "verts", len(gt_xyz))
     xyz, verts = load_prediction(Path(pred_file), len(gt_xyz))
-    return freihand_scores(gt_xyz, xyz, gt_verts, verts if gt_verts is not None else None)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow shows as non-finite scores, refused below
+        return freihand_scores(gt_xyz, xyz, gt_verts, verts if gt_verts is not None else None)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,12 +64,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         scores, curves = evaluate(args.pred_json, args.gt_dir, args.set_name)
+        bad = [k for k, v in scores.items() if not np.isfinite(v)]
+        if bad:
+            raise FreiHandFormatError(f"{args.pred_json}: scores {bad} are not finite (predictions too large "
+                                      "to score: values must be metres)")
     except FreiHandFormatError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     out = Path(args.out) if args.out else Path(args.pred_json).resolve().parent
-    atomic_write_text(out / "scores.txt", format_scores(scores))
-    atomic_write_json(out / "pck_data.json", curves)
+    try:  # both files or neither: a failed write leaves the old set untouched
+        atomic_write_set({out / "scores.txt": lambda f: f.write(format_scores(scores)),
+                          out / "pck_data.json": lambda f: json.dump(curves, f)})
+    except OSError as e:
+        print(f"error: {out}: cannot write scores.txt / pck_data.json there ({e.strerror or e})", file=sys.stderr)
+        return 1
     print(json.dumps(scores, indent=1))
     return 0
 

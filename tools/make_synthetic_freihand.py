@@ -44,6 +44,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.num_eval < 1:  # the project's FreiHAND readers refuse an empty evaluation split
+        print(f"make_synthetic_freihand.py: error: --num-eval must be >= 1, got {args.num_eval}", file=sys.stderr)
+        return 2
     from peclr_mm.synthetic import make_synthetic_freihand
 
     # `kill` (SIGTERM) unwinds like Ctrl-C, so the temporary folder is removed and nothing half-written stays.

@@ -7,6 +7,7 @@ Files are written atomically (temporary file in the target folder, then ``os.rep
 """
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 from typing import Dict
 
@@ -32,9 +33,12 @@ def _state_dict(ckpt: dict, path: str) -> Dict[str, torch.Tensor]:
     sd = ckpt.get('state_dict', ckpt)
     if not isinstance(sd, dict) or not sd:
         raise ValueError(f'{path}: field "state_dict" missing or empty')
+    bad = [k for k, v in sd.items() if not isinstance(v, torch.Tensor)]
+    if bad:
+        raise ValueError(f'{path}: field "state_dict" holds non-tensor values ({len(bad)} of {len(sd)}, e.g. '
+                         f'"{bad[0]}": {type(sd[bad[0]]).__name__})')
     # DDP-wrapped models save "module." prefixes.
-    return OrderedDict((k[7:] if k.startswith('module.') else k, v) for k, v in sd.items()
-                       if isinstance(v, torch.Tensor))
+    return OrderedDict((k[7:] if k.startswith('module.') else k, v) for k, v in sd.items())
 
 
 def extract_backbone(path: str, prefix: str = PREFIX) -> Dict[str, torch.Tensor]:
@@ -42,7 +46,8 @@ def extract_backbone(path: str, prefix: str = PREFIX) -> Dict[str, torch.Tensor]
     sd = _state_dict(load_checkpoint_safe(path), path)
     out = OrderedDict((k, v.detach().clone()) for k, v in sd.items() if k.startswith(prefix))
     if not out:
-        raise ValueError(f'{path}: no "{prefix}*" weights in state_dict (keys: {list(sd)[:5]}...)')
+        tops = sorted({k.split('.', 1)[0] + '.*' for k in sd})
+        raise ValueError(f'{path}: no "{prefix}*" weights in state_dict; found {len(sd)} keys under {tops[:8]}')
     return out
 
 
@@ -66,6 +71,13 @@ def convert_official(path: str, prefix: str = PREFIX) -> Dict[str, torch.Tensor]
     if 'conv1.weight' not in sd:
         raise ValueError(f'{path}: field "conv1.weight" missing: not a torchvision ResNet state_dict')
     return OrderedDict((prefix + k, v.detach().clone()) for k, v in sd.items() if not k.startswith('fc.'))
+
+
+def check_distinct(src: str, out: str) -> None:
+    """Refuse to write ``out`` over the file it is made from (the source would be lost)."""
+    if os.path.realpath(src) == os.path.realpath(out) or (
+            os.path.exists(out) and os.path.exists(src) and os.path.samefile(src, out)):
+        raise ValueError(f'{out}: output is the input checkpoint; choose another output file')
 
 
 def save_atomic(state_dict: Dict[str, torch.Tensor], out: str, meta: dict | None = None) -> None:

@@ -12,9 +12,11 @@ Layout (as FreiHAND_pub_v2 / FreiHAND_pub_v2_eval)::
 """
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import shutil
+import signal
 import sys
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from multiprocessing import get_context
@@ -29,6 +31,7 @@ from .sample import VERSIONS, render_sample
 
 BLOCK = 16            # samples per work item
 JPEG_QUALITY = 90
+MARKER = ".peclr_mm_synthetic.json"  # written into every dataset made here; --overwrite needs it
 # Decimal places written to the json files (fixed, so identical runs give identical bytes).
 DECIMALS = {"xyz": 8, "K": 6, "scale": 8, "verts": 6}
 _EXPECTED = ("training_xyz.json", "training_K.json", "training_scale.json", "training/rgb",
@@ -71,8 +74,33 @@ def _generate_block(root: str, split: str, start: int, stop: int, total: int, si
     return np.stack(xyz), np.stack(K), np.stack(verts)
 
 
-def _init_worker() -> None:
+def _init_worker(parent: int) -> None:
     cv2.setNumThreads(1)  # one process per core; OpenCV's own threads would oversubscribe
+    if sys.platform.startswith("linux"):  # die with the parent, even on SIGKILL (PR_SET_PDEATHSIG = 1)
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the parent died while this worker was starting
+        os._exit(1)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+def _remove_stale_temps(out: Path) -> None:
+    """Remove ``<out>.tmp-<pid>`` folders of runs whose process is gone (killed before they could clean up)."""
+    for tmp in out.parent.glob(f"{out.name}.tmp-*"):
+        pid = tmp.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)) and tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _dump(path: Path, array: np.ndarray, decimals: int) -> None:
@@ -95,7 +123,7 @@ def _render_split(tmp: Path, split: str, count: int, size: int, seed: int, worke
             bar.update((e - s) * images_per)
     else:
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
-                                 initializer=_init_worker) as pool:
+                                 initializer=_init_worker, initargs=(os.getpid(),)) as pool:
             futures = {pool.submit(_generate_block, str(tmp), split, s, e, count, size, seed, quality): b
                        for b, (s, e) in enumerate(blocks)}
             pending = set(futures)
@@ -139,7 +167,9 @@ def make_synthetic_freihand(out_dir: str | os.PathLike, num_train: int, num_eval
 
     Deterministic: one ``seed`` gives byte-identical files, whatever ``workers`` is. Atomic: everything is
     written to ``<out_dir>.tmp-<pid>`` and renamed to ``out_dir`` at the end; on any error (or Ctrl-C) the
-    temporary folder is removed. An existing non-empty ``out_dir`` is refused unless ``overwrite``.
+    temporary folder is removed (and those of killed earlier runs, on the next call). An existing non-empty
+    ``out_dir`` is refused unless ``overwrite``, and even then unless it holds this function's marker file
+    (``.peclr_mm_synthetic.json``, with the settings): nothing else is ever deleted.
     """
     num_train = _check_int("num_train", num_train, 1)
     num_eval = _check_int("num_eval", num_eval, 0)
@@ -150,10 +180,15 @@ def make_synthetic_freihand(out_dir: str | os.PathLike, num_train: int, num_eval
     out = Path(out_dir).absolute()
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"{out}: exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        what = "a complete dataset" if is_complete(out) else "not empty"
-        raise FileExistsError(f"{out}: {what}; pass overwrite=True (--overwrite) to replace it")
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            what = "a complete dataset" if is_complete(out) else "not empty"
+            raise FileExistsError(f"{out}: {what}; pass overwrite=True (--overwrite) to replace it")
+        if not (out / MARKER).is_file():  # only ever replace what this function wrote
+            raise FileExistsError(f"{out}: not a dataset written by make_synthetic_freihand (no {MARKER}); "
+                                  "refusing to replace it")
     out.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temps(out)
     tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
@@ -163,6 +198,8 @@ def make_synthetic_freihand(out_dir: str | os.PathLike, num_train: int, num_eval
             for split, count in (("training", num_train), ("evaluation", num_eval)):
                 ann = _render_split(tmp, split, count, size, seed, workers, quality, bar)
                 _write_annotations(tmp, split, ann)
+        (tmp / MARKER).write_text(json.dumps(dict(num_train=num_train, num_eval=num_eval, size=size, seed=seed,
+                                                   quality=quality)))
         if out.exists():  # an empty folder, or overwrite: swap, then delete the old one
             old = out.with_name(f"{out.name}.old-{os.getpid()}")
             out.rename(old)

@@ -133,3 +133,25 @@ def test_validation_errors(tmp_path, case, name, edit, fragments):
     assert '\n' not in msg
     for frag in fragments:
         assert frag in msg, (frag, msg)
+
+
+def test_image_size_is_read_from_the_files(tmp_path):
+    root = write_freihand(tmp_path / 'fh', size=128)
+    info = _ds(root, split='test', test_mode=True).get_data_info(0)
+    np.testing.assert_array_equal(info['bbox'], [[0, 0, 128, 128]])  # not the 224 px default
+    with pytest.raises(FreiHandFormatError, match=r'evaluation/rgb: images are 128x128 but image_size=\(224, 224\)'):
+        _ds(root, split='test', test_mode=True, image_size=(224, 224))
+
+
+def test_implausible_annotations_are_warned_once_per_file(tmp_path):
+    root = write_freihand(tmp_path / 'fh')
+    _edit(root / 'training_scale.json', lambda d: [v * 10 if i in (1, 4) else v for i, v in enumerate(d)])
+    K = json.loads((root / 'training_K.json').read_text())
+    K[6][0][0] = K[6][1][1] = 1e5  # focal length x200: every joint far outside the image
+    (root / 'training_K.json').write_text(json.dumps(K))
+    with pytest.warns(UserWarning) as record:
+        _ds(root, split='train')
+    messages = [str(w.message) for w in record]
+    assert any("training_scale.json: 2 of 8 samples have a 'scale' more than 2x off" in m for m in messages), messages
+    assert any('training_K.json: 1 of 8 samples project every joint outside the 224x224 image (first: sample 6)'
+               in m for m in messages), messages

@@ -57,8 +57,38 @@ def test_freihand_keypoint_box_from_labels(freihand_root, tmp_path):
     with pytest.raises(ValueError, match=r"training_xyz.json: field 'xyz', sample 2: non-finite"):
         FreiHandImages(str(root))
     (root / 'training_xyz.json').write_text(json.dumps(xyz[:5].tolist()))
-    with pytest.raises(ValueError, match=r"training_xyz.json: field 'xyz' has 5 samples, expected 8"):
+    with pytest.raises(ValueError, match=r"training_K.json: field 'K' has 8 samples but .*training_xyz.json has 5"):
         FreiHandImages(str(root))
+
+
+def test_freihand_images_never_mispair_images_and_boxes(freihand_root, tmp_path):
+    """The shared FreiHAND layout check (also FreiHand3DDataset's): annotations for 7 samples beside 32 images
+    (8 samples x 4 versions) and 30 unannotated images are refused instead of pairing the wrong files."""
+    xyz = np.asarray(json.loads((freihand_root / 'training_xyz.json').read_text()))
+    K = np.asarray(json.loads((freihand_root / 'training_K.json').read_text()))
+    root = tmp_path / 'fh'
+    (root / 'training').mkdir(parents=True)
+    os.symlink(freihand_root / 'training' / 'rgb', root / 'training' / 'rgb')
+    (root / 'training_xyz.json').write_text(json.dumps(xyz[:7].tolist()))
+    (root / 'training_K.json').write_text(json.dumps(K[:7].tolist()))
+    with pytest.raises(ValueError, match=r'image 00000031 exists but .*training_xyz.json has 7 samples x 4'):
+        FreiHandImages(str(root))
+    zero = K[:7].copy()
+    zero[3] = 0.0
+    (root / 'training_K.json').write_text(json.dumps(zero.tolist()))
+    with pytest.raises(ValueError, match=r"training_K.json: field 'K', sample 3: not invertible"):
+        FreiHandImages(str(root))
+    far = K[:7].copy()
+    far[2, 0, 2] = 1e7
+    (root / 'training_K.json').write_text(json.dumps(far.tolist()))
+    with pytest.raises(ValueError, match=r"training_K.json: field 'K', sample 2: principal point \(1e\+07, "):
+        FreiHandImages(str(root))
+    plain = tmp_path / 'plain' / 'training' / 'rgb'
+    plain.mkdir(parents=True)
+    for i in range(30):
+        os.symlink(freihand_root / 'training' / 'rgb' / f'{i:08d}.jpg', plain / f'{i:08d}.jpg')
+    with pytest.raises(ValueError, match=r'30 images are not 4 version\(s\) x N samples'):
+        FreiHandImages(str(tmp_path / 'plain'))
 
 
 def test_freihand_counts_files_without_json(freihand_root, tmp_path):

@@ -1,7 +1,6 @@
 """``FreiHand3DDataset``: the official FreiHAND release (3-D joints, intrinsics, scale) for mmpose."""
 from __future__ import annotations
 
-import os
 import os.path as osp
 from typing import Callable, List, Sequence
 
@@ -9,7 +8,9 @@ import numpy as np
 from mmpose.datasets.datasets.base import BaseCocoStyleDataset
 from mmpose.registry import DATASETS
 
-from peclr_mm.fileio import FreiHandFormatError, load_json, sample_array
+from peclr_mm.fileio import FreiHandFormatError
+from peclr_mm.freihand import VERSIONS as FREIHAND_VERSIONS
+from peclr_mm.freihand import check_images, image_ids_on_disk, image_size, read_annotations, split_layout
 from peclr_mm.geometry import NUM_JOINTS, SKELETON, project
 
 _NAMES = ['wrist'] + [f'{finger}{j}' for finger in ('thumb', 'forefinger', 'middle_finger', 'ring_finger',
@@ -68,17 +69,19 @@ class FreiHand3DDataset(BaseCocoStyleDataset):
         seed (int): seed of the label-fraction subset.
         bbox_mode (str): ``'image'`` (the whole ``image_size`` image, as mmpose's 2-D FreiHAND: fair
             at test time) or ``'keypoints'`` (tight box of the projected joints).
-        image_size (tuple): ``(w, h)`` of the images (FreiHAND: 224 x 224), for ``bbox_mode='image'``.
+        image_size (tuple, optional): ``(w, h)`` of the images; None (default) reads it from the split's
+            first image. Given, it must match the files.
         pipeline, test_mode, metainfo, indices, serialize_data, lazy_init, max_refetch: as mmengine's
             ``BaseDataset``.
 
-    Every file is validated on load (lengths of xyz/K/scale and images agree, shapes 21x3 / 3x3 /
-    scalar, finite values, invertible K, positive depth and scale); a failure raises
+    Every file is validated on load by :mod:`peclr_mm.freihand` (lengths of xyz/K/scale and images agree,
+    shapes 21x3 / 3x3 / scalar, finite values, invertible K with the principal point in the image, positive
+    depth and scale; implausible scales and hands outside the image are warned about); a failure raises
     :class:`~peclr_mm.fileio.FreiHandFormatError` naming the file, the field and the sample index.
     """
 
     METAINFO: dict = FREIHAND3D_METAINFO
-    VERSIONS = ('gs', 'hom', 'sample', 'auto')
+    VERSIONS = FREIHAND_VERSIONS
 
     def __init__(self,
                  data_root: str = 'data/freihand/',
@@ -89,7 +92,7 @@ class FreiHand3DDataset(BaseCocoStyleDataset):
                  label_fraction: float = 1.0,
                  seed: int = 0,
                  bbox_mode: str = 'image',
-                 image_size: Sequence[int] = (224, 224),
+                 image_size: Sequence[int] | None = None,
                  pipeline: List[dict | Callable] | None = None,
                  test_mode: bool = False,
                  metainfo: dict | None = None,
@@ -117,64 +120,14 @@ class FreiHand3DDataset(BaseCocoStyleDataset):
         self.split, self.versions = split, versions
         self.val_ratio, self.split_seed = val_ratio, split_seed
         self.label_fraction, self.seed = label_fraction, seed
-        self.bbox_mode, self.image_size = bbox_mode, tuple(image_size)
+        self.bbox_mode = bbox_mode
+        self.image_size = None if image_size is None else tuple(image_size)
         super().__init__(ann_file='', data_mode='topdown', metainfo=metainfo, data_root=data_root,
                          data_prefix=dict(img=''), indices=indices, serialize_data=serialize_data,
                          pipeline=pipeline or [], test_mode=test_mode, lazy_init=lazy_init,
                          max_refetch=max_refetch)
 
     # ------------------------------------------------------------------ loading
-    def _read_annotations(self, prefix: str):
-        """Load and validate ``<prefix>_{xyz,K,scale}.json`` -> (xyz, K, scale) float64 arrays."""
-        root = self.data_root or ''
-        files = {f: osp.join(root, f'{prefix}_{f}.json') for f in ('xyz', 'K', 'scale')}
-        xyz = sample_array(load_json(files['xyz'], 'xyz'), (NUM_JOINTS, 3), files['xyz'], 'xyz')
-        n = len(xyz)
-        K = sample_array(load_json(files['K'], 'K'), (3, 3), files['K'], 'K')
-        scale = sample_array(load_json(files['scale'], 'scale'), (), files['scale'], 'scale')
-        for name, arr in (('K', K), ('scale', scale)):
-            if len(arr) != n:
-                raise FreiHandFormatError(f"{files[name]}: field '{name}' has {len(arr)} samples but "
-                                          f"{files['xyz']} has {n}")
-        cond = np.linalg.cond(K)
-        bad = ~(np.isfinite(cond) & (cond < 1e12))
-        if bad.any():
-            i = int(np.argmax(bad))
-            raise FreiHandFormatError(f"{files['K']}: field 'K', sample {i}: not invertible "
-                                      f"(det={np.linalg.det(K[i]):.3g})")
-        bad = ~(xyz[..., 2] > 0).all(axis=1)
-        if bad.any():
-            i = int(np.argmax(bad))
-            j = int(np.argmin(xyz[i, :, 2] > 0))
-            raise FreiHandFormatError(f"{files['xyz']}: field 'xyz', sample {i}: joint {j} has depth "
-                                      f"{xyz[i, j, 2]:.4g} <= 0 (must be in front of the camera)")
-        bad = ~(scale > 0)
-        if bad.any():
-            i = int(np.argmax(bad))
-            raise FreiHandFormatError(f"{files['scale']}: field 'scale', sample {i}: {scale[i]:.4g} <= 0")
-        return xyz, K, scale
-
-    def _check_images(self, rgb_dir: str, n: int, copies: int, image_ids: np.ndarray, samples: np.ndarray,
-                      xyz_file: str) -> None:
-        """Every needed image exists, and none lies beyond ``n * copies`` (a length mismatch)."""
-        if not osp.isdir(rgb_dir):
-            raise FreiHandFormatError(f'{rgb_dir}: image folder not found')
-        present = set()
-        for entry in os.scandir(rgb_dir):
-            stem, ext = osp.splitext(entry.name)
-            if ext.lower() in ('.jpg', '.jpeg', '.png') and stem.isdigit():
-                present.add(int(stem))
-        beyond = [i for i in present if i >= n * copies]
-        if beyond:
-            raise FreiHandFormatError(
-                f'{rgb_dir}: image {max(beyond):08d} exists but {xyz_file} has {n} samples x {copies} '
-                f'version(s): lengths of the annotations and the images disagree')
-        missing = ~np.isin(image_ids, np.fromiter(present, dtype=np.int64, count=len(present)))
-        if missing.any():
-            k = int(np.argmax(missing))
-            raise FreiHandFormatError(f'{osp.join(rgb_dir, f"{image_ids[k]:08d}.jpg")}: image missing for '
-                                      f'sample {int(samples[k])} ({n} samples in {xyz_file})')
-
     def _select_samples(self, n: int) -> np.ndarray:
         """Unique sample indices of this split (sorted)."""
         if self.split == 'test':
@@ -191,20 +144,28 @@ class FreiHand3DDataset(BaseCocoStyleDataset):
 
     def load_data_list(self) -> List[dict]:
         """Read, validate and expand the annotations into one data info per (sample, version)."""
-        prefix, folder = ('evaluation', 'evaluation') if self.split == 'test' else ('training', 'training')
-        xyz, K, scale = self._read_annotations(prefix)
+        root = self.data_root or ''
+        layout = split_layout(root, 'evaluation' if self.split == 'test' else 'training')
+        present = image_ids_on_disk(layout.rgb_dir)
+        if not present:
+            raise FreiHandFormatError(f'{layout.rgb_dir}: no images')
+        size = image_size(layout, present)
+        if self.image_size is not None and tuple(self.image_size) != size:
+            raise FreiHandFormatError(f'{layout.rgb_dir}: images are {size[0]}x{size[1]} but image_size='
+                                      f'{tuple(self.image_size)}; leave image_size=None to read it from the files')
+        ann = read_annotations(root, layout.prefix, size)
+        xyz, K, scale = ann['xyz'], ann['K'], ann['scale']
         n = len(xyz)
-        copies = 1 if self.split == 'test' else len(self.VERSIONS)
+        xyz_file = osp.join(root, f'{layout.prefix}_xyz.json')
+        check_images(layout, n, present, xyz_file)
         version_ids = [0] if self.split == 'test' else [self.VERSIONS.index(v) for v in self.versions]
         samples = self._select_samples(n)
         pairs = [(int(i), v) for v in version_ids for i in samples]
         image_ids = np.array([i + n * v for i, v in pairs], dtype=np.int64)
-        rgb_dir = osp.join(self.data_root or '', folder, 'rgb')
-        xyz_file = osp.join(self.data_root or '', f'{prefix}_xyz.json')
-        self._check_images(rgb_dir, n, copies, image_ids, np.array([i for i, _ in pairs]), xyz_file)
+        rgb_dir = layout.rgb_dir
 
         uv = project(xyz, K)
-        w, h = self.image_size
+        w, h = size
         data_list = []
         for (i, v), img_id in zip(pairs, image_ids):
             if self.bbox_mode == 'image':

@@ -15,10 +15,18 @@ import numpy as np
 from mmengine.dataset import BaseDataset
 from mmpretrain.registry import DATASETS, TRANSFORMS
 
-from peclr_mm.fileio import FreiHandFormatError, load_json, sample_array
+from peclr_mm.fileio import FreiHandFormatError
+from peclr_mm.freihand import VERSIONS as FREIHAND_VERSIONS
+from peclr_mm.freihand import (
+    check_images,
+    count_samples,
+    image_ids_on_disk,
+    image_size,
+    read_annotations,
+    split_layout,
+)
 from peclr_mm.geometry import project
 
-FREIHAND_VERSIONS = ('gs', 'hom', 'sample', 'auto')
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')
 
 
@@ -80,50 +88,37 @@ class FreiHandImages(_HandImages):
         self.bbox_scale = bbox_scale
         super().__init__(data_root=data_root, pipeline=pipeline, indices=indices, **kwargs)
 
-    def _num_samples(self) -> int:
-        for name, field in (('training_K.json', 'K'), ('training_xyz.json', 'xyz')):
-            path = osp.join(self.data_root, name)
-            if osp.exists(path):
-                data = load_json(path, field)
-                if not isinstance(data, list):
-                    raise FreiHandFormatError(f'{path}: field {field!r} must be a list of samples, '
-                                              f'got {type(data).__name__}')
-                return len(data)
-        rgb = osp.join(self.data_root, 'training', 'rgb')
-        files = [f for f in os.listdir(rgb) if f.lower().endswith('.jpg')] if osp.isdir(rgb) else []
-        return len(files) // len(FREIHAND_VERSIONS)
-
-    def _boxes(self, n: int) -> np.ndarray:
-        """(n, 4) hand boxes x1, y1, x2, y2 in pixels."""
-        has_labels = all(osp.exists(osp.join(self.data_root, f)) for f in ('training_xyz.json', 'training_K.json'))
-        if self.bbox == 'keypoints' or (self.bbox == 'auto' and has_labels):
-            xyz_path, K_path = (osp.join(self.data_root, f) for f in ('training_xyz.json', 'training_K.json'))
-            xyz = sample_array(load_json(xyz_path, 'xyz'), (21, 3), xyz_path, 'xyz', length=n)
-            K = sample_array(load_json(K_path, 'K'), (3, 3), K_path, 'K', length=n)
-            depth_ok = (xyz[..., 2] > 0).all(1)
-            if not depth_ok.all():
-                raise FreiHandFormatError(f"{xyz_path}: field 'xyz', sample "
-                                          f'{np.flatnonzero(~depth_ok)[0]}: depth <= 0')
-            uv = project(xyz, K)
-            return np.concatenate([uv.min(1), uv.max(1)], axis=1).astype(np.float32)
-        half = self.bbox_scale * self.image_size / 2
-        c = (self.image_size - 1) / 2
-        return np.tile(np.array([c - half, c - half, c + half, c + half], np.float32), (n, 1))
-
     def load_data_list(self) -> List[dict]:
-        n = self._num_samples()
-        boxes = self._boxes(n)
-        rgb = osp.join(self.data_root, 'training', 'rgb')
+        """Images paired with their samples through the shared FreiHAND layout check
+        (:mod:`peclr_mm.freihand`): with annotations, exactly ``4 x N`` images must exist for their ``N``
+        samples; without, the files must be ``4 x N`` consecutively numbered images."""
+        layout = split_layout(self.data_root, 'training')
+        present = image_ids_on_disk(layout.rgb_dir)
+        fields = tuple(f for f in ('xyz', 'K') if osp.exists(osp.join(self.data_root, f'training_{f}.json')))
+        if self.bbox == 'keypoints' and len(fields) < 2:
+            raise FreiHandFormatError(f"{self.data_root}: bbox='keypoints' needs training_xyz.json and "
+                                      'training_K.json')
+        if fields:
+            ann = read_annotations(self.data_root, 'training', image_size(layout, present) if present else None,
+                                   fields)
+            n = len(ann[fields[0]])
+            check_images(layout, n, present, osp.join(self.data_root, f'training_{fields[0]}.json'))
+        else:
+            ann, n = {}, count_samples(layout, present)
+        if self.bbox == 'keypoints' or (self.bbox == 'auto' and len(fields) == 2):
+            uv = project(ann['xyz'], ann['K'])
+            boxes = np.concatenate([uv.min(1), uv.max(1)], axis=1).astype(np.float32)
+        else:
+            half = self.bbox_scale * self.image_size / 2
+            c = (self.image_size - 1) / 2
+            boxes = np.tile(np.array([c - half, c - half, c + half, c + half], np.float32), (n, 1))
         data_list = []
         for v in self.versions:
             offset = n * FREIHAND_VERSIONS.index(v)
             for i in range(n):
-                data_list.append(dict(img_path=osp.join(rgb, f'{i + offset:08d}.jpg'), hand_bbox=boxes[i],
-                                      flip_left=False, sample_idx=i, version=v))
-        if data_list and not osp.exists(data_list[-1]['img_path']):
-            raise FileNotFoundError(f'{data_list[-1]["img_path"]}: missing (versions {self.versions}, '
-                                    f'{n} samples per version)')
-        return self._check_nonempty(data_list, rgb)
+                data_list.append(dict(img_path=osp.join(layout.rgb_dir, f'{i + offset:08d}.jpg'),
+                                      hand_bbox=boxes[i], flip_left=False, sample_idx=i, version=v))
+        return self._check_nonempty(data_list, layout.rgb_dir)
 
 
 @DATASETS.register_module()

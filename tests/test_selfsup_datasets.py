@@ -149,6 +149,35 @@ def test_image_folder_errors_name_the_file(tmp_path):
         ds[1]
 
 
+def test_unreadable_images_can_be_skipped_and_counted(tmp_path):
+    """skip_unreadable=True: a corrupt image in the middle of an epoch is logged and replaced by another
+    sample (mmengine's refetch) instead of ending the run; the default still stops with the file's name."""
+    import logging
+
+    from mmengine.logging import MMLogger
+
+    for i in range(4):
+        cv2.imwrite(str(tmp_path / f'{i}.png'), np.full((8, 8, 3), 40 * i, np.uint8))
+    (tmp_path / '2.png').write_bytes(b'truncated')
+    ds = HandImageFolder(str(tmp_path), pipeline=[dict(type='LoadHandImage', skip_unreadable=True)])
+    logger = MMLogger.get_current_instance()
+    seen = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: seen.append(record.getMessage())
+    logger.addHandler(handler)
+    try:
+        images = [ds[i]['img'] for i in range(len(ds))]
+    finally:
+        logger.removeHandler(handler)
+    assert len(images) == 4 and all(im.shape == (8, 8, 3) for im in images)
+    assert all(int(im[0, 0, 0]) != 80 for im in images)  # the unreadable image was replaced, never returned
+    assert ds.pipeline.transforms[0].skipped == 1
+    assert any('2.png: not a readable image (empty or corrupt) (1 skipped in this process)' in m for m in seen), seen
+    strict = HandImageFolder(str(tmp_path), pipeline=LOAD)
+    with pytest.raises(OSError, match=r'2\.png: not a readable image'):
+        [strict[i] for i in range(len(strict))]
+
+
 def test_mixed_dataset_weights_and_empty_sources(freihand_root, tmp_path):
     fh = dict(type='FreiHandImages', data_root=str(freihand_root), versions=('gs',), pipeline=LOAD)
     folder = tmp_path / 'folder'

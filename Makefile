@@ -1,9 +1,9 @@
 # peclr-mm developer entry points. Every target works on a fresh machine: `install` builds the pinned
-# OpenMMLab stack once (cached outside the clone, see tools/setup_env.sh) and links it as .venv.
+# OpenMMLab stack once (cached outside the clone, see tools/setup_env.sh) and makes .venv, this clone's view of it.
 PY := .venv/bin/python
 PYTEST_ARGS ?=
-# This clone's peclr_mm comes first for every tool and subprocess, even where the shared cached env's
-# editable install points at another clone of the project.
+# This clone's peclr_mm comes first for every tool and subprocess (.venv already puts it on sys.path; this
+# also covers interpreters started without .venv).
 export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 
 .PHONY: install test lint

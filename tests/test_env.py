@@ -74,3 +74,29 @@ def test_configs_import_their_half():
         scope = cfg.get("default_scope")
         expected = {"mmpretrain": "peclr_mm.selfsup", "mmpose": "peclr_mm.pose"}[scope]
         assert expected in imports, f"{path.relative_to(ROOT)}: custom_imports lacks {expected}"
+
+
+def test_clones_sharing_the_cached_env_stay_independent(tmp_path):
+    """Two clones set up against one cached env; deleting the second leaves the first importing its own
+    peclr_mm with plain `.venv/bin/python`, from outside its root and without PYTHONPATH."""
+    import os
+    import shutil
+
+    marker = (ROOT / ".venv" / ".peclr_mm_env").read_text().split()
+    cache = Path(marker[0]).parents[1]  # <cache>/envs/<env>
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(PECLR_MM_CACHE=str(cache), PECLR_MM_PYTHON=sys._base_executable)
+    clones = [tmp_path / "a", tmp_path / "b"]
+    for clone in clones:
+        for part in ("tools", "requirements", "peclr_mm"):
+            shutil.copytree(ROOT / part, clone / part, ignore=shutil.ignore_patterns("__pycache__"))
+        subprocess.run(["bash", str(clone / "tools" / "setup_env.sh")], check=True, env=env, capture_output=True,
+                       timeout=300)
+    shutil.rmtree(clones[1])
+    for clone in (clones[0], ROOT):
+        out = subprocess.run([str(clone / ".venv" / "bin" / "python"), "-c",
+                              "import peclr_mm, peclr_mm.selfsup, mmpretrain; print(peclr_mm.__file__)"],
+                             env=env, cwd="/", capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert Path(out.stdout.strip()) == clone / "peclr_mm" / "__init__.py"
+    assert (clones[0] / ".venv" / "lib").is_dir() and not (clones[0] / ".venv").is_symlink()

@@ -5,8 +5,9 @@
 # where <hash> covers requirements/stack.txt, the Python version and the build recipe's number. A complete env (marker
 # file written last) is reused; an incomplete one (killed build) is rebuilt. Built wheels of the source
 # packages (mmcv with ops, xtcocotools against numpy 2) are cached in $PECLR_MM_CACHE/wheels/<hash>.
-# Afterwards `.venv` in the repository root points at the env and peclr_mm is installed editable from
-# this clone. Idempotent: run it as often as you like (`make install`).
+# Afterwards `.venv` in the repository root is this clone's own small venv that sees the shared env's
+# packages and this clone's peclr_mm (see the end of this file). Idempotent: run it as often as you like
+# (`make install`).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -61,16 +62,33 @@ else
   echo "[peclr-mm] reusing cached environment $ENV"
 fi
 
-# Editable install of this clone (cheap; re-done whenever the env points at another clone).
-if ! (cd / && env -u PYTHONPATH "$ENV/bin/python" - "$ROOT") <<'EOF' 2>/dev/null
-import sys, pathlib, importlib.util
-spec = importlib.util.find_spec("peclr_mm")
-sys.exit(0 if spec and pathlib.Path(spec.origin).resolve().parent.parent == pathlib.Path(sys.argv[1]).resolve() else 1)
-EOF
-then
-  "$ENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e "$ROOT"
-fi
 flock -u 9
 
-ln -sfn "$ENV" "$ROOT/.venv"
-echo "[peclr-mm] environment: $ENV (linked as .venv); set-up took $(( $(date +%s) - START )) s"
+# This clone's own view of the shared env: .venv is a small venv of this clone (no pip) whose site-packages
+# links every entry of the shared env's site-packages (so paths like .venv/lib/python3.X/site-packages/
+# mmpretrain/.mim/tools/train.py work) except any peclr_mm install, plus a .pth with this clone's root.
+# Nothing is installed into the shared env, so clones never re-point each other (deleting one breaks none).
+VENV="$ROOT/.venv"
+SHARED_SITE="$("$ENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+if [[ -L "$VENV" ]]; then
+  rm "$VENV"  # the earlier layout: a link to the shared env
+fi
+if [[ "$(cat "$VENV/.peclr_mm_env" 2>/dev/null)" != "$ENV $ROOT" || ! -x "$VENV/bin/python" ]]; then
+  rm -rf "$VENV.tmp"
+  "$PY" -m venv --without-pip "$VENV.tmp"
+  LOCAL_SITE="$VENV.tmp/lib/python$PYVER/site-packages"
+  [[ -d "$LOCAL_SITE" ]] || { echo "[peclr-mm] unexpected venv layout: no $LOCAL_SITE" >&2; exit 1; }
+  for entry in "$SHARED_SITE"/* "$SHARED_SITE"/.[!.]*; do
+    [[ -e "$entry" ]] || continue
+    name="$(basename "$entry")"
+    case "$name" in
+      __editable__*peclr*|peclr_mm*|peclr-mm*) continue ;;  # an old editable install of some clone
+    esac
+    ln -s "$entry" "$LOCAL_SITE/$name"
+  done
+  echo "$ROOT" > "$LOCAL_SITE/zz_peclr_mm_clone.pth"
+  echo "$ENV $ROOT" > "$VENV.tmp/.peclr_mm_env"
+  rm -rf "$VENV"
+  mv "$VENV.tmp" "$VENV"
+fi
+echo "[peclr-mm] environment: $ENV (this clone's view: .venv); set-up took $(( $(date +%s) - START )) s"

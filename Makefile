@@ -19,7 +19,7 @@ test: install
 lint: install
 	@$(PY) -m ruff check peclr_mm tools tests bench configs
 
-# The paper's comparison end to end on synthetic FreiHAND on a CPU (~15 min; QUICK=1: ~2 min). Pass more
+# The paper's comparison end to end on synthetic FreiHAND on a CPU (~23 min; QUICK=1: ~2-3 min). Pass more
 # options with DEMO_ARGS, e.g. make demo QUICK=1 DEMO_ARGS="--work-dir /tmp/demo".
 .PHONY: demo
 demo: install

@@ -43,7 +43,7 @@ def load_json(path: str | os.PathLike, field: str, numeric: bool = False) -> Any
         obj = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise FreiHandFormatError(f"{path}: malformed JSON for field '{field}': {e}") from None
-    if numeric and _NOT_A_NUMBER.search(text):  # fast check on the text; locate the culprit only then
+    if numeric and isinstance(obj, list) and _NOT_A_NUMBER.search(text):  # fast text check; locate only then
         where = _first_non_number(obj)  # None: only NaN/Infinity tokens, which sample_array reports
         if where is not None:
             raise FreiHandFormatError(f"{path}: field '{field}' must hold numbers only; found {where}")

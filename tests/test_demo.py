@@ -59,6 +59,16 @@ def test_make_demo_quick_writes_table_plots_and_pictures(quick_demo):
         epe, pa_epe, auc, pa_auc, wall = cells
         assert epe > 0 and pa_epe > 0 and 0 <= auc <= 1 and 0 <= pa_auc <= 1 and wall > 0
     assert 'seed **0**' in md and 'sum of stages' in md
+    # the linear probe of every initialisation and the equivariance monitor of both pretraining runs
+    for init in ('scratch', 'simclr', 'peclr'):
+        probe = json.loads((work / 'probe' / init / 'probe.json').read_text())
+        assert math.isfinite(probe['probe']['uv_px']) and math.isfinite(probe['mean_pose']['uv_px'])
+        name = 'random weights' if init == 'scratch' else {'simclr': 'SimCLR', 'peclr': 'PeCLR'}[init]
+        assert f'| {name} | {probe["probe"]["uv_px"]:.2f} |' in md
+    assert '## Equivariance of the pretraining projection' in md and (work / 'equivariance.png').stat().st_size
+    for algo in ('simclr', 'peclr'):
+        recs = json.loads((work / 'results.json').read_text())['equivariance'][algo]
+        assert recs[-1]['step'] > 0 and all(-2 <= r['eval_gap'] <= 2 for r in recs)
 
     res = json.loads((work / 'results.json').read_text())
     assert len(res['results']) == 6
@@ -98,7 +108,7 @@ def test_demo_rerun_skips_finished_stages(quick_demo):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     skipped = re.findall(r'^\[([\w/]+)\] done before', proc.stdout, re.M)
-    assert len(skipped) == 2 * 2 + 6 * 2  # pretrain + export per algorithm, finetune + test per model
+    assert len(skipped) == 2 * 2 + 3 + 6 * 2  # pretrain + export per algorithm, probe per init, finetune + test
     assert '[data]' in proc.stdout and 'skipped' in proc.stdout
     assert json.loads(before)['results'] == json.loads((work / 'results.json').read_text())['results']
 

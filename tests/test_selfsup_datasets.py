@@ -171,8 +171,9 @@ def test_unreadable_images_can_be_skipped_and_counted(tmp_path):
         logger.removeHandler(handler)
     assert len(images) == 4 and all(im.shape == (8, 8, 3) for im in images)
     assert all(int(im[0, 0, 0]) != 80 for im in images)  # the unreadable image was replaced, never returned
-    assert ds.pipeline.transforms[0].skipped == 1
-    assert any('2.png: not a readable image (empty or corrupt) (1 skipped in this process)' in m for m in seen), seen
+    skipped = ds.pipeline.transforms[0].skipped  # >= 1: the random replacement may hit the bad file again
+    assert skipped >= 1 and len(seen) == skipped
+    assert '2.png: not a readable image (empty or corrupt) (1 skipped in this process)' in seen[0], seen
     strict = HandImageFolder(str(tmp_path), pipeline=LOAD)
     with pytest.raises(OSError, match=r'2\.png: not a readable image'):
         [strict[i] for i in range(len(strict))]

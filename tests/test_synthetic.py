@@ -47,7 +47,7 @@ def _files(root: Path) -> dict[str, bytes]:
 def test_layout_matches_freihand(dataset):
     assert is_complete(dataset)
     names = sorted(p.name for p in dataset.iterdir())
-    assert names == ["evaluation", "evaluation_K.json", "evaluation_scale.json", "evaluation_verts.json",
+    assert names == [".peclr_mm_synthetic.json", "evaluation", "evaluation_K.json", "evaluation_scale.json", "evaluation_verts.json",
                      "evaluation_xyz.json", "training", "training_K.json", "training_scale.json",
                      "training_xyz.json"]
     train_rgb = sorted(p.name for p in (dataset / "training" / "rgb").iterdir())

@@ -1,6 +1,6 @@
 """``make demo``: the paper's comparison end to end on synthetic FreiHAND, on a CPU.
 
-    python tools/demo.py                 # full demo (sized for ~15 min on a 2-core CPU)
+    python tools/demo.py                 # full demo (~23 min on a 2-core CPU)
     python tools/demo.py --quick         # the same path with tiny sizes (~3 min)
     python tools/demo.py --work-dir DIR --force
 
@@ -9,8 +9,9 @@ Stages, each a real mmengine Runner started through the upstream tools (``mmpret
 
 1. render the synthetic FreiHAND-format set (``peclr_mm.synthetic``);
 2. pretrain the same half-width ResNet-18 with PeCLR and with mmpretrain's SimCLR on the unlabeled
-   training images (same data, views, projection, optimiser, iterations, batch and seed), export the
-   backbones (``tools/export_backbone.py``);
+   training images (same data, views, projection, optimiser, iterations, batch and seed; the configs'
+   ``EquivarianceMonitorHook`` logs the equivariance of the projection), export the backbones
+   (``tools/export_backbone.py``) and linear-probe them and the random init (``tools/linear_probe.py``);
 3. fine-tune scratch / SimCLR / PeCLR initialisations with 10 % and 100 % of the labels (same iterations);
 4. test each on the evaluation split with ``FreiHandMetric`` (writes ``pred.json``);
 5. write ``results.md``, ``results.json``, ``results.png`` and prediction pictures (``tools/demo_report.py``).

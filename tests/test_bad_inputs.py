@@ -77,37 +77,42 @@ CASES = [
 ]
 
 
-@pytest.fixture(scope='module')
-def inputs(tmp_path_factory) -> Path:
-    tmp = tmp_path_factory.mktemp('bad')
-    _fixtures(tmp)
-    return tmp
-
-
 def _snapshot(folder: Path) -> dict:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob('*')) if p.is_file()}
 
 
-_SEEN: dict[tuple[str, str, str], str] = {}  # (tool, args, folder) -> stderr, shared with the docs check
-
-
 def _run(tool: str, args: str, tmp: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get('PYTHONPATH', ''))
-    res = subprocess.run([sys.executable, str(ROOT / 'tools' / tool), *args.format(t=tmp).split()],
-                         capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
-    _SEEN[tool, args, str(tmp)] = res.stderr
-    return res
+    return subprocess.run([sys.executable, str(ROOT / 'tools' / tool), *args.format(t=tmp).split()],
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+
+
+@pytest.fixture(scope='module')
+def outcomes(tmp_path_factory) -> dict:
+    """Every case run once, two at a time, each in its own copy of the inputs:
+    case -> (folder, files before, completed process, files after)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(case):
+        name, tool, args, _ = case
+        tmp = tmp_path_factory.mktemp('bad')
+        _fixtures(tmp)
+        before = _snapshot(tmp)
+        res = _run(tool, args, tmp)
+        return name, (tmp, before, res, _snapshot(tmp))
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(pool.map(one, CASES))
 
 
 @pytest.mark.parametrize('case,tool,args,message', CASES, ids=[c[0] for c in CASES])
-def test_bad_input_one_line_nothing_written(inputs, case, tool, args, message):
-    before = _snapshot(inputs)
-    res = _run(tool, args, inputs)
+def test_bad_input_one_line_nothing_written(outcomes, case, tool, args, message):
+    _, before, res, after = outcomes[case]
     lines = res.stderr.strip().splitlines()
     assert res.returncode in (1, 2), res.stderr
     assert len(lines) == 1, res.stderr
     assert re.search(message, lines[0]), lines[0]
-    assert _snapshot(inputs) == before  # nothing written, nothing replaced or deleted
+    assert after == before  # nothing written, nothing replaced or deleted
 
 
 def test_score_files_are_replaced_as_a_set(tmp_path):
@@ -127,11 +132,11 @@ def test_score_files_are_replaced_as_a_set(tmp_path):
     assert (tmp_path / 'scores.txt').read_text() == 'new scores'
 
 
-def test_docs_table_lists_every_case(inputs):
+def test_docs_table_lists_every_case(outcomes):
     """docs/reliability.md shows each case with the message the tool really prints (paths shortened)."""
     text = DOC.read_text()
     for case, tool, args, _ in CASES:
-        stderr = _SEEN.get((tool, args, str(inputs))) or _run(tool, args, inputs).stderr
-        line = stderr.strip().replace(str(inputs), '<tmp>')
+        tmp, _, res, _ = outcomes[case]
+        line = res.stderr.strip().replace(str(tmp), '<tmp>')
         row = f'| {case} | `{tool} {args.replace("{t}", "<tmp>")}` | `{line}` |'
         assert row in text, f'docs/reliability.md lacks or differs in the row:\n{row}'

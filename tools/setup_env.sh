@@ -73,7 +73,7 @@ SHARED_SITE="$("$ENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths
 if [[ -L "$VENV" ]]; then
   rm "$VENV"  # the earlier layout: a link to the shared env
 fi
-if [[ "$(cat "$VENV/.peclr_mm_env" 2>/dev/null)" != "$ENV $ROOT" || ! -x "$VENV/bin/python" ]]; then
+if [[ "$(cat "$VENV/.peclr_mm_env" 2>/dev/null)" != "$ENV $ROOT v3" || ! -x "$VENV/bin/python" ]]; then
   rm -rf "$VENV.tmp"
   "$PY" -m venv --without-pip "$VENV.tmp"
   LOCAL_SITE="$VENV.tmp/lib/python$PYVER/site-packages"
@@ -86,8 +86,13 @@ if [[ "$(cat "$VENV/.peclr_mm_env" 2>/dev/null)" != "$ENV $ROOT" || ! -x "$VENV/
     esac
     ln -s "$entry" "$LOCAL_SITE/$name"
   done
+  for entry in "$ENV/bin"/*; do  # tools that look for their binary beside the interpreter (ruff)
+    name="$(basename "$entry")"
+    case "$name" in pip*) continue ;; esac  # installing must not change the env every clone shares
+    [[ -e "$VENV.tmp/bin/$name" ]] || ln -s "$entry" "$VENV.tmp/bin/$name"
+  done
   echo "$ROOT" > "$LOCAL_SITE/zz_peclr_mm_clone.pth"
-  echo "$ENV $ROOT" > "$VENV.tmp/.peclr_mm_env"
+  echo "$ENV $ROOT v3" > "$VENV.tmp/.peclr_mm_env"
   rm -rf "$VENV"
   mv "$VENV.tmp" "$VENV"
 fi

@@ -183,3 +183,26 @@ def reproduce_value(v: str):
         except ValueError:
             pass
     return v
+
+
+def test_across_seed_table_is_mean_sd_and_paired():
+    """results.md's seed table: sample mean ± sd per initialisation and PeCLR − SimCLR per seed, checked
+    against numpy on made-up values."""
+    from demo_report import seed_table
+
+    per_seed = {0: {'simclr/gap': -0.14, 'peclr/gap': 0.03, 'scratch/uv_px': 15.9, 'simclr/uv_px': 15.0,
+                    'peclr/uv_px': 14.8},
+                1: {'simclr/gap': -0.12, 'peclr/gap': 0.01, 'scratch/uv_px': 15.7, 'simclr/uv_px': 15.1,
+                    'peclr/uv_px': 14.9},
+                2: {'simclr/gap': -0.13, 'peclr/gap': 0.02, 'scratch/uv_px': 15.8, 'simclr/uv_px': 15.2,
+                    'peclr/uv_px': 14.7}}
+    lines = seed_table(per_seed)
+    gap = next(line for line in lines if line.startswith('| equivariance gap'))
+    uv = next(line for line in lines if line.startswith('| probe uv error'))
+    d = np.array([0.17, 0.13, 0.15])
+    assert f'{np.mean([-0.14, -0.12, -0.13]):+.3f} ± {np.std([-0.14, -0.12, -0.13], ddof=1):.3f}' in gap
+    assert f'{d.mean():+.3f} ± {d.std(ddof=1):.3f} (+0.170, +0.130, +0.150)' in gap
+    assert gap.split(' | ')[1] == ''  # random weights have no gap
+    assert f'{np.mean([15.9, 15.7, 15.8]):+.3f} ± {np.std([15.9, 15.7, 15.8], ddof=1):.3f}' in uv
+    assert '(-0.200, -0.200, -0.500)' in uv
+    assert '## Across pretraining seeds (0, 1, 2)' in lines

@@ -236,6 +236,9 @@ def main(argv: list[str] | None = None) -> int:
                         help='extra --cfg-options for both pretraining runs (keeps their budgets equal)')
     parser.add_argument('--peclr-options', nargs='+', default=[], metavar='KEY=VAL',
                         help='extra --cfg-options for the PeCLR pretraining only (e.g. model.mode=official)')
+    parser.add_argument('--pretrain-seeds', nargs='+', type=int, default=[], metavar='S',
+                        help='extra pretraining seeds for the linear probe and the equivariance monitor (mean +- sd '
+                        'and PeCLR - SimCLR per seed in results.md); fine-tuning uses the --seed backbones')
     parser.add_argument('--finetune-options', nargs='+', default=[], metavar='KEY=VAL',
                         help='extra --cfg-options for every fine-tuning run (keeps their budgets equal)')
     args = parser.parse_args(argv)
@@ -262,36 +265,47 @@ def main(argv: list[str] | None = None) -> int:
     stages.walls['data'] = data_wall
     data_opt = str(data) + '/'
 
-    # 2. pretraining with an equal budget, then backbone export
+    # 2. pretraining with an equal budget (one run per algorithm and pretraining seed), then backbone export;
+    # fine-tuning uses the backbones of --seed, the extra seeds feed the probe's mean +- sd and paired table
+    seeds = [args.seed] + [s for s in args.pretrain_seeds if s != args.seed]
+
+    def tag(name: str, seed: int) -> str:
+        return name if seed == args.seed else f'{name}_seed{seed}'
+
     backbones = {}
-    for algo, cfg in PRETRAIN_CONFIGS.items():
-        if algo not in args.inits:
-            continue
-        if args.pretrained_dir:
-            backbones[algo] = Path(args.pretrained_dir).resolve() / 'pretrain' / algo / 'backbone.pth'
-            if not backbones[algo].exists():
-                raise SystemExit(f'{backbones[algo]}: --pretrained-dir has no exported {algo} backbone')
-            continue
-        out = work / 'pretrain' / algo
-        n = preset.pretrain_iters
-        opts = [f'train_dataloader.dataset.data_root={data_opt}', f'randomness.seed={args.seed}',
-                *iteration_options(n, max(1, n // 10), preset.log_interval), *args.pretrain_options]
-        if algo == 'peclr':
-            opts += args.peclr_options
-        ckpt = out / f'iter_{n}.pth'
-        stages.run(f'pretrain/{algo}', [PY, TOOLS['pretrain_train'], cfg, '--work-dir', out, '--cfg-options', *opts],
-                   out, ckpt)
-        backbones[algo] = out / 'backbone.pth'
-        stages.run(f'export/{algo}', [PY, TOOLS['export'], ckpt, backbones[algo]], out / 'export', backbones[algo])
+    for seed in seeds:
+        for algo, cfg in PRETRAIN_CONFIGS.items():
+            if algo not in args.inits:
+                continue
+            if args.pretrained_dir:
+                if seed != args.seed:
+                    raise SystemExit('--pretrain-seeds cannot be combined with --pretrained-dir')
+                backbones[algo] = Path(args.pretrained_dir).resolve() / 'pretrain' / algo / 'backbone.pth'
+                if not backbones[algo].exists():
+                    raise SystemExit(f'{backbones[algo]}: --pretrained-dir has no exported {algo} backbone')
+                continue
+            out = work / 'pretrain' / tag(algo, seed)
+            n = preset.pretrain_iters
+            opts = [f'train_dataloader.dataset.data_root={data_opt}', f'randomness.seed={seed}',
+                    *iteration_options(n, max(1, n // 10), preset.log_interval), *args.pretrain_options]
+            if algo == 'peclr':
+                opts += args.peclr_options
+            ckpt = out / f'iter_{n}.pth'
+            stages.run(f'pretrain/{tag(algo, seed)}', [PY, TOOLS['pretrain_train'], cfg, '--work-dir', out,
+                                                       '--cfg-options', *opts], out, ckpt)
+            backbones[tag(algo, seed)] = out / 'backbone.pth'
+            stages.run(f'export/{tag(algo, seed)}', [PY, TOOLS['export'], ckpt, out / 'backbone.pth'],
+                       out / 'export', out / 'backbone.pth')
 
     # 2b. linear probe of each initialisation's frozen backbone (scratch: the config's random weights)
-    for init in args.inits:
-        out = work / 'probe' / init
-        cmd = [PY, TOOLS['probe'], finetune_config('scratch', 1.0), '--data-root', data_opt, '--seed', args.seed,
-               '--out', out / 'probe.json']
-        cmd += ['--num-train', preset.probe_train] if preset.probe_train else []
-        cmd += ['--checkpoint', backbones[init]] if init != 'scratch' else []
-        stages.run(f'probe/{init}', cmd, out, out / 'probe.json')
+    for seed in seeds:
+        for init in args.inits:
+            out = work / 'probe' / tag(init, seed)
+            cmd = [PY, TOOLS['probe'], finetune_config('scratch', 1.0), '--data-root', data_opt, '--seed', seed,
+                   '--out', out / 'probe.json']
+            cmd += ['--num-train', preset.probe_train] if preset.probe_train else []
+            cmd += ['--checkpoint', backbones[tag(init, seed)]] if init != 'scratch' else []
+            stages.run(f'probe/{tag(init, seed)}', cmd, out, out / 'probe.json')
 
     # 3-4. fine-tuning (same iterations for every init and fraction) and testing on the evaluation split
     for fraction in args.fractions:
@@ -324,7 +338,8 @@ def main(argv: list[str] | None = None) -> int:
     # 5. report
     from demo_report import write_report  # tools/ is on sys.path as the script's folder
 
-    settings = dict(preset=('quick' if args.quick else 'full'), seed=args.seed, data_root=str(data),
+    settings = dict(preset=('quick' if args.quick else 'full'), seed=args.seed, pretrain_seeds=seeds,
+                    data_root=str(data),
                     **dataclasses.asdict(preset), inits=args.inits, fractions=args.fractions,
                     pretrain_options=args.pretrain_options, finetune_options=args.finetune_options,
                     peclr_options=args.peclr_options, pretrained_dir=args.pretrained_dir,

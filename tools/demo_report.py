@@ -270,6 +270,50 @@ def diagnostics_table(diag: dict) -> str:
     return '\n'.join(lines) + ('\n' if lines else '')
 
 
+def collect_seeds(work: Path, inits, seeds, main_seed: int) -> dict:
+    """Per pretraining seed: the final eval-mode gap of each pretraining run (``<algo>/gap``) and each
+    initialisation's probe (``<init>/uv_px``, ``<init>/PA-EPE``). Runs of seeds other than ``main_seed``
+    live in ``pretrain/<algo>_seed<S>`` and ``probe/<init>_seed<S>``."""
+    out = {}
+    for seed in seeds:
+        sfx = '' if seed == main_seed else f'_seed{seed}'
+        rec = {}
+        for init in inits:
+            path = work / 'probe' / (init + sfx) / 'probe.json'
+            if path.exists():
+                probe = json.loads(path.read_text())['probe']
+                rec[f'{init}/uv_px'], rec[f'{init}/PA-EPE'] = probe['uv_px'], probe['PA-EPE']
+        for algo in ('simclr', 'peclr'):
+            if algo in inits and (work / 'pretrain' / (algo + sfx)).is_dir():
+                recs = load_scalars(work / 'pretrain' / (algo + sfx), 'equivariance/')
+                rec[f'{algo}/gap'] = recs[-1]['equivariance/eval_gap']
+        out[seed] = rec
+    return out
+
+
+def seed_table(per_seed: dict) -> list[str]:
+    """results.md lines: mean +- sd over pretraining seeds per initialisation, and PeCLR - SimCLR per seed."""
+    seeds = sorted(per_seed)
+    lines = ['', f'## Across pretraining seeds ({", ".join(map(str, seeds))})', '',
+             'Mean ± sd (sample) over the seeds; the paired column is PeCLR − SimCLR on each seed.', '',
+             '| measure | ' + ' | '.join(LABELS[i] if i != 'scratch' else 'random weights'
+                                       for i in ('scratch', 'simclr', 'peclr')) + ' | paired PeCLR − SimCLR |',
+             '| --- | ---: | ---: | ---: | --- |']
+    for key, name in (('gap', 'equivariance gap (eval BN)'), ('uv_px', 'probe uv error (px)'),
+                      ('PA-EPE', 'probe PA-EPE (mm)')):
+        cells = []
+        for init in ('scratch', 'simclr', 'peclr'):
+            vals = [per_seed[s][f'{init}/{key}'] for s in seeds if f'{init}/{key}' in per_seed[s]]
+            cells.append(f'{np.mean(vals):+.3f} ± {np.std(vals, ddof=1):.3f}' if len(vals) > 1 else
+                         (f'{vals[0]:+.3f}' if vals else ''))
+        both = [s for s in seeds if f'peclr/{key}' in per_seed[s] and f'simclr/{key}' in per_seed[s]]
+        diffs = [per_seed[s][f'peclr/{key}'] - per_seed[s][f'simclr/{key}'] for s in both]
+        paired = (f'{np.mean(diffs):+.3f} ± {np.std(diffs, ddof=1):.3f} ('
+                  + ', '.join(f'{d:+.3f}' for d in diffs) + ')') if len(diffs) > 1 else ''
+        lines.append(f'| {name} | ' + ' | '.join(cells) + f' | {paired} |')
+    return lines
+
+
 def plot_equivariance(gaps: dict, path: Path) -> None:
     """equivariance.png: eval-mode gap against iterations for each pretraining algorithm."""
     import matplotlib
@@ -304,12 +348,17 @@ def write_report(work: Path, data_root: Path, settings: dict, walls: dict, total
     reference = mean_pose_reference(data_root, gt)
     md = work / 'results.md'
     diag = collect_diagnostics(work, inits)
-    atomic_write_text(md, write_table(rows, settings, walls, total_wall, reference) + diagnostics_table(diag))
+    seeds = settings.get('pretrain_seeds') or [seed]
+    per_seed = collect_seeds(work, inits, seeds, seed) if len(seeds) > 1 else {}
+    extra = '\n'.join(seed_table(per_seed)) + '\n' if per_seed else ''
+    atomic_write_text(md, write_table(rows, settings, walls, total_wall, reference) + diagnostics_table(diag)
+                      + extra)
     atomic_write_json(work / 'results.json', dict(
         settings=settings, walls_s=walls, total_wall_s=total_wall,
         results=[dict(init=r['init'], label_fraction=r['label_fraction'], config=r['config'], **r['metrics'],
                       finetune_wall_s=r['finetune_wall_s']) for r in rows],
-        pck=curves, mean_pose_reference=reference, linear_probe=diag['probes'], equivariance=diag['gaps']))
+        pck=curves, mean_pose_reference=reference, linear_probe=diag['probes'], equivariance=diag['gaps'],
+        across_seeds={str(k): v for k, v in per_seed.items()}))
     if diag['gaps']:
         plot_equivariance(diag['gaps'], work / 'equivariance.png')
     png = work / 'results.png'

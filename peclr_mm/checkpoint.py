@@ -8,9 +8,13 @@ other global (e.g. an ``os.system`` in a ``__reduce__`` payload) is still refuse
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any, Dict
 
 import numpy as np
+
+if TYPE_CHECKING:  # torch is imported where it is used: `import peclr_mm.checkpoint` stays light
+    import torch
 
 # Globals an mmengine (0.10.x) checkpoint of this project may reference, by import path. Only data
 # containers and their reconstructors: none of them can execute code on load.
@@ -134,3 +138,41 @@ def register_safe_globals() -> None:
 
         CheckpointLoader.register_scheme(prefixes="", loader=load_from_local_safe, force=True)
     _registered = True
+
+
+PREFIX = "backbone."
+
+
+def load_checkpoint_safe(path: str) -> dict:
+    """:func:`peclr_mm.checkpoint.load_checkpoint` (weights-only, allow-listed, on CPU) of a dict checkpoint."""
+    ckpt = load_checkpoint(path)
+    if not isinstance(ckpt, dict):
+        raise ValueError(f'{path}: expected a dict checkpoint, got {type(ckpt).__name__}')
+    return ckpt
+
+
+def state_dict_of(ckpt: dict, path: str) -> Dict[str, torch.Tensor]:
+    """The checkpoint's ``state_dict`` (or the dict itself): tensors only, ``module.`` prefixes removed."""
+    import torch
+
+    sd = ckpt.get('state_dict', ckpt)
+    if not isinstance(sd, dict) or not sd:
+        raise ValueError(f'{path}: field "state_dict" missing or empty')
+    bad = [k for k, v in sd.items() if not isinstance(v, torch.Tensor)]
+    if bad:
+        raise ValueError(f'{path}: field "state_dict" holds non-tensor values ({len(bad)} of {len(sd)}, e.g. '
+                         f'"{bad[0]}": {type(sd[bad[0]]).__name__})')
+    # DDP-wrapped models save "module." prefixes.
+    return OrderedDict((k[7:] if k.startswith('module.') else k, v) for k, v in sd.items())
+
+
+def extract_backbone(path: str, prefix: str = PREFIX) -> Dict[str, torch.Tensor]:
+    """Backbone tensors of a checkpoint (pretraining, exported backbone or top-down model), keys kept with
+    ``prefix``; one-line errors name the file and, when no key matches, the key groups found (with examples)."""
+    sd = state_dict_of(load_checkpoint_safe(path), path)
+    out = OrderedDict((k, v.detach().clone()) for k, v in sd.items() if k.startswith(prefix))
+    if not out:
+        tops = sorted({k.split('.', 1)[0] + '.*' for k in sd})
+        raise ValueError(f'{path}: no "{prefix}*" weights in state_dict; found {len(sd)} keys under {tops[:8]} '
+                         f'(e.g. {list(sd)[:3]})')
+    return out

@@ -86,26 +86,9 @@ def sample_array(obj: Any, shape: Sequence[int], path: str | os.PathLike, field:
     return arr
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[IO], Any], binary: bool = False) -> Path:
-    """Call ``write(f)`` on a temporary file beside ``path``, then move it into place atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8") as f:
-            write(f)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-def atomic_write_set(writes: dict[str | os.PathLike, Callable[[IO], Any]]) -> list[Path]:
-    """Write several text files as one set: every file goes to a temporary file beside its target first,
-    and only when all were written are they moved into place (a failure leaves every old file untouched)."""
+def atomic_write_set(writes: dict[str | os.PathLike, Callable[[IO], Any]], binary: bool = False) -> list[Path]:
+    """Write several files as one set: ``write(f)`` fills a temporary file beside each target first, and only
+    when all were written are they moved into place (a failure leaves every old file untouched)."""
     staged: list[tuple[str, Path]] = []
     try:
         for path, write in writes.items():
@@ -113,9 +96,9 @@ def atomic_write_set(writes: dict[str | os.PathLike, Callable[[IO], Any]]) -> li
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
             staged.append((tmp, path))
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
+            with os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8") as f:
                 write(f)
-            os.chmod(tmp, 0o644)
+            os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are meant to be shared
         for tmp, path in staged:
             os.replace(tmp, path)
     except BaseException:
@@ -124,6 +107,11 @@ def atomic_write_set(writes: dict[str | os.PathLike, Callable[[IO], Any]]) -> li
                 os.unlink(tmp)
         raise
     return [path for _, path in staged]
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[IO], Any], binary: bool = False) -> Path:
+    """Call ``write(f)`` on a temporary file beside ``path``, then move it into place atomically."""
+    return atomic_write_set({path: write}, binary)[0]
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:

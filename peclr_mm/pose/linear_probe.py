@@ -222,18 +222,9 @@ def load_backbone_weights(backbone: nn.Module, filename: str) -> None:
         ValueError: one line naming the file and the field: no ``backbone.*`` keys (the keys found are
             listed), missing/unexpected keys or a shape mismatch with the configured backbone.
     """
-    from peclr_mm.checkpoint import load_checkpoint
+    from peclr_mm.checkpoint import extract_backbone
 
-    ckpt = load_checkpoint(filename)
-    sd = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
-    if not isinstance(sd, dict) or not sd:
-        raise ValueError(f'{filename}: field "state_dict" missing or empty (got {type(ckpt).__name__})')
-    weights = {k[len('backbone.'):]: v for k, v in sd.items()
-               if isinstance(k, str) and k.startswith('backbone.') and isinstance(v, torch.Tensor)}
-    if not weights:
-        found = list(sd)[:5]
-        raise ValueError(f'{filename}: field "state_dict" has no "backbone.*" tensors (found {len(sd)} keys: '
-                         f'{found}{"..." if len(sd) > 5 else ""})')
+    weights = {k[len('backbone.'):]: v for k, v in extract_backbone(filename).items()}
     own = backbone.state_dict()
     missing, unexpected = sorted(set(own) - set(weights)), sorted(set(weights) - set(own))
     if missing or unexpected:

@@ -13,42 +13,11 @@ from typing import Dict
 
 import torch
 
-from peclr_mm.checkpoint import load_checkpoint
+from peclr_mm.checkpoint import PREFIX, extract_backbone, load_checkpoint_safe, state_dict_of  # noqa: F401
 from peclr_mm.fileio import atomic_write
 
-PREFIX = 'backbone.'
 # torchvision ResNet: blocks in layer1..4 -> depth (mmpretrain/mmpose ResNet use the same parameter names).
 _RESNET_DEPTHS = {(2, 2, 2, 2): 18, (3, 4, 6, 3): 34, (3, 8, 36, 3): 152, (3, 4, 23, 3): 101}
-
-
-def load_checkpoint_safe(path: str) -> dict:
-    """:func:`peclr_mm.checkpoint.load_checkpoint` (weights-only, allow-listed, on CPU) of a dict checkpoint."""
-    ckpt = load_checkpoint(path)
-    if not isinstance(ckpt, dict):
-        raise ValueError(f'{path}: expected a dict checkpoint, got {type(ckpt).__name__}')
-    return ckpt
-
-
-def _state_dict(ckpt: dict, path: str) -> Dict[str, torch.Tensor]:
-    sd = ckpt.get('state_dict', ckpt)
-    if not isinstance(sd, dict) or not sd:
-        raise ValueError(f'{path}: field "state_dict" missing or empty')
-    bad = [k for k, v in sd.items() if not isinstance(v, torch.Tensor)]
-    if bad:
-        raise ValueError(f'{path}: field "state_dict" holds non-tensor values ({len(bad)} of {len(sd)}, e.g. '
-                         f'"{bad[0]}": {type(sd[bad[0]]).__name__})')
-    # DDP-wrapped models save "module." prefixes.
-    return OrderedDict((k[7:] if k.startswith('module.') else k, v) for k, v in sd.items())
-
-
-def extract_backbone(path: str, prefix: str = PREFIX) -> Dict[str, torch.Tensor]:
-    """Backbone tensors of an mmpretrain pretraining checkpoint, keys kept with ``prefix``."""
-    sd = _state_dict(load_checkpoint_safe(path), path)
-    out = OrderedDict((k, v.detach().clone()) for k, v in sd.items() if k.startswith(prefix))
-    if not out:
-        tops = sorted({k.split('.', 1)[0] + '.*' for k in sd})
-        raise ValueError(f'{path}: no "{prefix}*" weights in state_dict; found {len(sd)} keys under {tops[:8]}')
-    return out
 
 
 def resnet_depth(sd: Dict[str, torch.Tensor]) -> int:
@@ -64,7 +33,7 @@ def resnet_depth(sd: Dict[str, torch.Tensor]) -> int:
 def convert_official(path: str, prefix: str = PREFIX) -> Dict[str, torch.Tensor]:
     """Official PeCLR release (torchvision ResNet ``state_dict``, e.g. ``peclr_rn50_yt3dh_fh.pth``) ->
     backbone weights with mmpretrain/mmpose ResNet names (identical to torchvision's), ``fc`` dropped."""
-    sd = _state_dict(load_checkpoint_safe(path), path)
+    sd = state_dict_of(load_checkpoint_safe(path), path)
     for strip in ('encoder.', 'backbone.'):  # tolerate weights saved from a wrapper model
         if sd and all(k.startswith(strip) for k in sd):
             sd = OrderedDict((k[len(strip):], v) for k, v in sd.items())

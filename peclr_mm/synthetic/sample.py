@@ -7,13 +7,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# FreiHAND's training image versions, in file order: image index = sample index + N * version.
+from ..freihand import VERSIONS
 from .background import clutter, green_screen
 from .camera import Scene, place_hand
 from .hand import Articulation, HandShape, forward_kinematics, sample_articulation, sample_shape
 from .render import harmonise, recolour, render_hand, sample_appearance
 
-# FreiHAND's training image versions, in file order: image index = sample index + N * version.
-VERSIONS = ("gs", "hom", "sample", "auto")
 SPLITS = {"training": 0, "evaluation": 1}
 
 

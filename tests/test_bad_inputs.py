@@ -93,9 +93,13 @@ def outcomes(tmp_path_factory) -> dict:
     case -> (folder, files before, completed process, files after)."""
     from concurrent.futures import ThreadPoolExecutor
 
+    # Folders are made here, not in the threads: tmp_path_factory is not thread-safe (two threads making
+    # the session's base folder at once each make one, and mktemp then refuses the other's path).
+    folders = {case[0]: tmp_path_factory.mktemp('bad') for case in CASES}
+
     def one(case):
         name, tool, args, _ = case
-        tmp = tmp_path_factory.mktemp('bad')
+        tmp = folders[name]
         _fixtures(tmp)
         before = _snapshot(tmp)
         res = _run(tool, args, tmp)

@@ -8,8 +8,11 @@ export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 
 .PHONY: install test lint
 
+# Optional layers on top of the cached stack (requirements/extras-<name>.txt, cached separately, so they never
+# rebuild it): TensorBoard logging by default; `make install EXTRAS=` leaves them out, EXTRAS="a b" adds more.
+EXTRAS ?= tensorboard
 install:
-	@bash tools/setup_env.sh
+	@PECLR_MM_EXTRAS='$(EXTRAS)' bash tools/setup_env.sh
 
 # pytest exit 5 means "no tests collected": report it instead of failing the build.
 test: install

@@ -1,7 +1,9 @@
-"""The FreiHAND release's layout, read and checked once for both halves (numpy + OpenCV only).
+"""The FreiHAND format, read and checked in one place for both halves and the tools (numpy only; OpenCV is
+imported only to read an image's size).
 
     <root>/training_{xyz,K,scale}.json   training/rgb/%08d.jpg   (4 versions: image = sample + N * version)
-    <root>/evaluation_{xyz,K,scale}.json evaluation/rgb/%08d.jpg (1 version)
+    <root>/evaluation_{xyz,K,scale}.json evaluation/rgb/%08d.jpg (1 version) [+ evaluation_verts.json]
+    pred.json (Codalab submission)       [xyz_list, verts_list]  (21x3 joints and Vx3 vertices per sample)
 
 Every problem raises :class:`~peclr_mm.fileio.FreiHandFormatError` with one line naming the file, the field
 and the sample; implausible but possible annotations (a ``scale`` far from the bone length it should be,
@@ -12,15 +14,20 @@ from __future__ import annotations
 import os
 import os.path as osp
 import warnings
+from collections.abc import Sequence
 from typing import NamedTuple
 
-import cv2
 import numpy as np
 
 from peclr_mm.fileio import FreiHandFormatError, load_json, sample_array
 from peclr_mm.geometry import NUM_JOINTS, bone_length, project
 
+SPLITS = ('training', 'evaluation')
 VERSIONS = ('gs', 'hom', 'sample', 'auto')  # training image versions, in file order
+ANNOTATIONS = ('xyz', 'K', 'scale')  # <split>_<field>.json of every split
+NUM_VERTS = 778  # MANO vertices, as in evaluation_verts.json
+# Per-sample shape of each field (-1: any size, the same for all samples: predicted meshes need not be MANO's).
+SHAPES = {'xyz': (NUM_JOINTS, 3), 'K': (3, 3), 'scale': (), 'verts': (-1, 3)}
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png')
 
 
@@ -32,11 +39,60 @@ class Split(NamedTuple):
     copies: int
 
 
-def split_layout(root: str, split: str) -> Split:
-    """``split``: ``'training'`` or ``'evaluation'``."""
-    if split not in ('training', 'evaluation'):
+def num_copies(split: str) -> int:
+    """Images per sample of ``split``: ``'training'`` has the 4 :data:`VERSIONS`, ``'evaluation'`` one."""
+    if split not in SPLITS:
         raise ValueError(f"split must be 'training' or 'evaluation', got {split!r}")
-    return Split(split, osp.join(root, split, 'rgb'), len(VERSIONS) if split == 'training' else 1)
+    return len(VERSIONS) if split == 'training' else 1
+
+
+def check_versions(versions: str | Sequence[str], owner: str) -> tuple[str, ...]:
+    """``versions`` (one name or several) as a tuple, if a non-empty subset of :data:`VERSIONS`; otherwise a
+    one-line ``ValueError`` naming ``owner``."""
+    versions = (versions,) if isinstance(versions, str) else tuple(versions)
+    bad = [v for v in versions if v not in VERSIONS]
+    if bad or not versions:
+        raise ValueError(f'{owner}: unknown FreiHAND versions {bad or list(versions)}; valid: {list(VERSIONS)}')
+    return versions
+
+
+def split_layout(root: str | os.PathLike, split: str) -> Split:
+    """``split``: ``'training'`` or ``'evaluation'``."""
+    return Split(split, osp.join(root, split, 'rgb'), num_copies(split))
+
+
+def annotation_file(root: str | os.PathLike, prefix: str, field: str) -> str:
+    """``<root>/<prefix>_<field>.json``, e.g. ``training_xyz.json``."""
+    return osp.join(root, f'{prefix}_{field}.json')
+
+
+def is_complete(root: str | os.PathLike) -> bool:
+    """Whether ``root`` holds both splits' annotation files and image folders."""
+    return all(osp.exists(p) for s in SPLITS
+               for p in [annotation_file(root, s, f) for f in ANNOTATIONS] + [split_layout(root, s).rgb_dir])
+
+
+def read_field(path: str | os.PathLike, field: str, length: int | None = None) -> np.ndarray:
+    """One annotation file as a float64 array (N, *SHAPES[field]): numbers only, shapes, finite values and,
+    when given, ``length`` samples."""
+    return sample_array(load_json(path, field, numeric=True), SHAPES[field], path, field, length)
+
+
+def read_submission(path: str | os.PathLike, num: int) -> tuple[np.ndarray, np.ndarray]:
+    """A Codalab ``pred.json`` ``[xyz_list, verts_list]`` with ``num`` samples each -> xyz (num, 21, 3) and
+    verts (num, V, 3)."""
+    pred = load_json(path, 'pred', numeric=True)
+    if not isinstance(pred, list) or len(pred) != 2:
+        raise FreiHandFormatError(f"{path}: field 'pred' must be [xyz_list, verts_list], got "
+                                  f"{type(pred).__name__} of length {len(pred) if hasattr(pred, '__len__') else '?'}")
+    return (sample_array(pred[0], SHAPES['xyz'], path, 'xyz', length=num),
+            sample_array(pred[1], SHAPES['verts'], path, 'verts', length=num))
+
+
+def keypoint_boxes(uv: np.ndarray) -> np.ndarray:
+    """Tight boxes (N, 4) float32 ``x1, y1, x2, y2`` of projected joints (N, 21, 2), as the official loader
+    crops labelled samples."""
+    return np.concatenate([uv.min(-2), uv.max(-2)], axis=-1).astype(np.float32)
 
 
 def image_ids_on_disk(rgb_dir: str) -> set[int]:
@@ -78,6 +134,8 @@ def check_images(layout: Split, n: int, present: set[int], ann_file: str) -> Non
 
 def image_size(layout: Split, present: set[int]) -> tuple[int, int]:
     """(w, h) of the split's first image (FreiHAND's images share one size)."""
+    import cv2  # here only: the rest of the format is numpy alone (tools/eval_freihand.py needs no OpenCV)
+
     first = min(present)
     path = next((osp.join(layout.rgb_dir, f'{first:08d}{ext}') for ext in IMAGE_EXTENSIONS
                  if osp.isfile(osp.join(layout.rgb_dir, f'{first:08d}{ext}'))), None)
@@ -92,9 +150,8 @@ def read_annotations(root: str, prefix: str, size: tuple[int, int] | None = None
     """Load and validate ``<prefix>_<field>.json`` -> float64 arrays ``xyz`` (N, 21, 3), ``K`` (N, 3, 3),
     ``scale`` (N,): equal lengths, shapes, finite values, invertible K with its principal point inside the
     ``size`` = (w, h) image, joints in front of the camera, positive scale."""
-    files = {f: osp.join(root, f'{prefix}_{f}.json') for f in fields}
-    shapes = {'xyz': (NUM_JOINTS, 3), 'K': (3, 3), 'scale': ()}
-    out = {f: sample_array(load_json(files[f], f, numeric=True), shapes[f], files[f], f) for f in fields}
+    files = {f: annotation_file(root, prefix, f) for f in fields}
+    out = {f: read_field(files[f], f) for f in fields}
     n = len(out[fields[0]])
     for f in fields[1:]:
         if len(out[f]) != n:

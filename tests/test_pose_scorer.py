@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from peclr_mm.pose.freihand_eval import SCORE_KEYS
+from peclr_mm.freihand_eval import SCORE_KEYS
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -4,7 +4,7 @@
 
 Reads each fine-tuned model's ``metrics.json`` (FreiHandMetric's numbers from ``tools/test.py``) and
 ``pred.json`` (the Codalab submission it wrote), and the ground truth of the evaluation split. PCK curves
-come from per-sample errors with ``peclr_mm.pose.freihand_eval`` (the metric's numpy core), unaligned and
+come from per-sample errors with ``peclr_mm.freihand_eval`` (the metric's numpy core), unaligned and
 Procrustes-aligned. Every file is written atomically (temporary file + ``os.replace``).
 """
 from __future__ import annotations
@@ -27,8 +27,9 @@ from peclr_mm.fileio import (  # noqa: E402
     load_scalars,
     sample_array,
 )
+from peclr_mm.freihand import SHAPES, annotation_file  # noqa: E402
+from peclr_mm.freihand_eval import align_w_scale, epe_auc, point_errors  # noqa: E402
 from peclr_mm.geometry import SKELETON, project  # noqa: E402
-from peclr_mm.pose.freihand_eval import align_w_scale, epe_auc, point_errors  # noqa: E402
 
 LABELS = {'scratch': 'scratch', 'simclr': 'SimCLR', 'peclr': 'PeCLR'}
 COLORS = {'scratch': '#7f7f7f', 'simclr': '#1f77b4', 'peclr': '#d62728'}
@@ -45,9 +46,9 @@ def _save_fig(fig, path: Path) -> None:
 
 def load_eval_gt(data_root: Path) -> tuple[np.ndarray, np.ndarray]:
     """(N, 21, 3) metres and (N, 3, 3) intrinsics of the evaluation split."""
-    xyz_file, k_file = data_root / 'evaluation_xyz.json', data_root / 'evaluation_K.json'
-    xyz = sample_array(load_json(xyz_file, 'xyz'), (21, 3), xyz_file, 'xyz')
-    K = sample_array(load_json(k_file, 'K'), (3, 3), k_file, 'K', length=len(xyz))
+    xyz_file, k_file = (annotation_file(data_root, 'evaluation', f) for f in ('xyz', 'K'))
+    xyz = sample_array(load_json(xyz_file, 'xyz'), SHAPES['xyz'], xyz_file, 'xyz')
+    K = sample_array(load_json(k_file, 'K'), SHAPES['K'], k_file, 'K', length=len(xyz))
     return xyz, K
 
 
@@ -56,7 +57,7 @@ def load_pred(path: Path, n: int) -> np.ndarray:
     sub = load_json(path, 'xyz')
     if not isinstance(sub, list) or len(sub) != 2:
         raise ValueError(f"{path}: field 'xyz': expected [xyz_list, verts_list]")
-    return sample_array(sub[0], (21, 3), path, 'xyz', length=n)
+    return sample_array(sub[0], SHAPES['xyz'], path, 'xyz', length=n)
 
 
 def collect(work: Path, inits, fractions) -> list[dict]:
@@ -73,8 +74,8 @@ def collect(work: Path, inits, fractions) -> list[dict]:
 def mean_pose_reference(data_root: Path, gt: np.ndarray) -> dict:
     """Scores of an image-blind predictor: the mean root-relative training pose, placed at each sample's
     ground-truth root. A model has learned something from the images only where it beats this."""
-    xyz_file = data_root / 'training_xyz.json'
-    train = sample_array(load_json(xyz_file, 'xyz'), (21, 3), xyz_file, 'xyz')
+    xyz_file = annotation_file(data_root, 'training', 'xyz')
+    train = sample_array(load_json(xyz_file, 'xyz'), SHAPES['xyz'], xyz_file, 'xyz')
     mean = (train - train[:, :1]).mean(0)
     pred = mean[None] + gt[:, :1]
     aligned, _ = align_w_scale(gt, pred)

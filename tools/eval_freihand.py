@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -20,37 +21,18 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from peclr_mm.fileio import (  # noqa: E402
-    FreiHandFormatError,
-    atomic_write_set,
-    load_json,
-    sample_array,
-)
-from peclr_mm.pose.freihand_eval import format_scores, freihand_scores  # noqa: E402
-
-
-def load_prediction(pred_file: Path, num: int) -> tuple[np.ndarray, np.ndarray]:
-    """Read and validate ``[xyz_list, verts_list]`` with ``num`` samples each."""
-    pred = load_json(pred_file, "pred", numeric=True)
-    if not isinstance(pred, list) or len(pred) != 2:
-        raise FreiHandFormatError(f"{pred_file}: field 'pred' must be [xyz_list, verts_list], got "
-                                  f"{type(pred).__name__} of length {len(pred) if hasattr(pred, '__len__') else '?'}")
-    xyz = sample_array(pred[0], (21, 3), pred_file, "xyz", length=num)
-    verts = sample_array(pred[1], (-1, 3), pred_file, "verts", length=num)
-    return xyz, verts
+from peclr_mm.fileio import FreiHandFormatError, atomic_write_set  # noqa: E402
+from peclr_mm.freihand import annotation_file, read_field, read_submission  # noqa: E402
+from peclr_mm.freihand_eval import format_scores, freihand_scores  # noqa: E402
 
 
 def evaluate(pred_file: str | Path, gt_dir: str | Path, set_name: str = "evaluation"
              ) -> tuple[dict[str, float], dict[str, list]]:
     """Load ground truth and prediction, validate them and return ``freihand_scores``."""
-    gt_dir = Path(gt_dir)
-    xyz_file = gt_dir / f"{set_name}_xyz.json"
-    gt_xyz = sample_array(load_json(xyz_file, "xyz", numeric=True), (21, 3), xyz_file, "xyz")
-    verts_file = gt_dir / f"{set_name}_verts.json"
-    gt_verts = None
-    if verts_file.is_file():
-        gt_verts = sample_array(load_json(verts_file, "verts", numeric=True), (-1, 3), verts_file, "verts", len(gt_xyz))
-    xyz, verts = load_prediction(Path(pred_file), len(gt_xyz))
+    gt_xyz = read_field(annotation_file(gt_dir, set_name, "xyz"), "xyz")
+    verts_file = annotation_file(gt_dir, set_name, "verts")
+    gt_verts = read_field(verts_file, "verts", len(gt_xyz)) if os.path.isfile(verts_file) else None
+    xyz, verts = read_submission(pred_file, len(gt_xyz))
     with np.errstate(over="ignore", invalid="ignore"):  # overflow shows as non-finite scores, refused below
         return freihand_scores(gt_xyz, xyz, gt_verts, verts if gt_verts is not None else None)
 

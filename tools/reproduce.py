@@ -31,6 +31,7 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from demo import FRACTIONS, INITS, PY, ROOT, TOOLS, Stages, run_name  # noqa: E402
 
 from peclr_mm.fileio import atomic_write_text  # noqa: E402
+from peclr_mm.freihand import SPLITS, VERSIONS, annotation_file  # noqa: E402
 
 PAPER_BATCH = 2048  # effective pretraining batch
 PRETRAIN_PER_GPU = 128  # the paper configs' batch per GPU
@@ -58,7 +59,7 @@ _base_ = [{base!r}]
 custom_imports = dict(imports=['peclr_mm.selfsup'], allow_failed_imports=False)
 
 train_dataloader = dict(dataset=dict(
-    _delete_=True, type='FreiHandImages', data_root={data_root!r}, versions=('gs', 'hom', 'sample', 'auto'),
+    _delete_=True, type='FreiHandImages', data_root={data_root!r}, versions={versions!r},
     pipeline={{{{_base_.train_pipeline}}}}))
 """
 
@@ -89,7 +90,7 @@ def build_plan(args) -> tuple[list[dict], dict[Path, str]]:
                      f'train_dataloader.dataset.datasets.1.data_root={Path(args.yt3dh_root).resolve()}/']
         else:
             derived = work / 'configs' / cfg.name.replace('freihand-yt3dh', 'freihand')
-            files[derived] = FREIHAND_ONLY.format(base_name=cfg.name, base=str(cfg), data_root=fh)
+            files[derived] = FREIHAND_ONLY.format(base_name=cfg.name, base=str(cfg), data_root=fh, versions=VERSIONS)
             cfg = derived
         if args.gpus == 1:  # SyncBN needs a process group
             opts += ['model.backbone.norm_cfg.type=BN', 'model.neck.norm_cfg.type=BN1d']
@@ -144,9 +145,9 @@ def main(argv: list[str] | None = None) -> int:
         if not 0 < f <= 1:
             parser.error(f'--fractions: {f} is not in (0, 1]')
     if not args.dry_run:
-        for name in ('training_xyz.json', 'evaluation_xyz.json'):
-            if not osp.exists(osp.join(args.data_root, name)):
-                raise SystemExit(f'{osp.join(args.data_root, name)}: missing; --data-root must be the FreiHAND release')
+        for path in (annotation_file(args.data_root, split, 'xyz') for split in SPLITS):
+            if not osp.exists(path):
+                raise SystemExit(f'{path}: missing; --data-root must be the FreiHAND release')
 
     plan, files = build_plan(args)
     print(f'# {len(plan)} runs, preset {args.preset}, {args.arch}, {args.gpus} GPU(s), seed {args.seed}, '

@@ -8,6 +8,12 @@
 # Afterwards `.venv` in the repository root is this clone's own small venv that sees the shared env's
 # packages and this clone's peclr_mm (see the end of this file). Idempotent: run it as often as you like
 # (`make install`).
+#
+# Optional layers: PECLR_MM_EXTRAS="tensorboard ..." (`make install EXTRAS=...`; the Makefile's default is
+# tensorboard) adds requirements/extras-<name>.txt, each installed --no-deps into its own cache folder
+# $PECLR_MM_CACHE/extras/<name>-<hash> (keyed by that file and the main env's hash, so stack.txt and its
+# cached envs are untouched) and linked into .venv beside the main env. .venv holds exactly the extras of
+# the last run: PECLR_MM_EXTRAS= (or none) leaves them out again.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -62,6 +68,34 @@ else
   echo "[peclr-mm] reusing cached environment $ENV"
 fi
 
+# Optional layers, each a --target folder of pinned wheels on top of the main env (never inside it).
+EXTRA_SITES=()
+for extra in $(echo "${PECLR_MM_EXTRAS:-}" | tr ',' ' '); do
+  [[ "$extra" == none ]] && continue
+  XREQ="$ROOT/requirements/extras-$extra.txt"
+  if [[ ! -f "$XREQ" ]]; then
+    echo "[peclr-mm] unknown extra '$extra': no requirements/extras-$extra.txt (have:" \
+      "$(cd "$ROOT/requirements" && ls extras-*.txt 2>/dev/null | sed 's/^extras-//; s/\.txt$//' | tr '\n' ' '))" >&2
+    exit 1
+  fi
+  XDIR="$CACHE/extras/$extra-py$PYVER-$(cat "$XREQ" <(echo "$HASH") | sha256sum | cut -c1-16)"
+  if [[ ! -f "$XDIR/.peclr_mm_complete" ]]; then
+    echo "[peclr-mm] installing extra '$extra' into $XDIR"
+    rm -rf "$XDIR" "$XDIR.tmp"
+    mkdir -p "$XDIR.tmp"
+    "$ENV/bin/python" -m pip --disable-pip-version-check install -q --no-deps --target "$XDIR.tmp/site" \
+      -r <(grep -v '^#' "$XREQ") || { echo "[peclr-mm] extra '$extra' failed to install (leave it out:" \
+      "make install EXTRAS=)" >&2; exit 1; }
+    # The file's '#check:' line must import with the main env plus this layer (no missing dependency).
+    PYTHONPATH="$XDIR.tmp/site" "$ENV/bin/python" -c "$(sed -n 's/^#check: //p' "$XREQ")"
+    date -u +%FT%TZ > "$XDIR.tmp/.peclr_mm_complete"
+    mv "$XDIR.tmp" "$XDIR"
+  else
+    echo "[peclr-mm] reusing cached extra '$extra' $XDIR"
+  fi
+  EXTRA_SITES+=("$XDIR/site")
+done
+
 flock -u 9
 
 # This clone's own view of the shared env: .venv is a small venv of this clone (no pip) whose site-packages
@@ -73,9 +107,33 @@ SHARED_SITE="$("$ENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths
 if [[ -L "$VENV" ]]; then
   rm "$VENV"  # the earlier layout: a link to the shared env
 fi
-if [[ "$(cat "$VENV/.peclr_mm_env" 2>/dev/null)" != "$ENV $ROOT v3" || ! -x "$VENV/bin/python" ]]; then
+# Python scripts (torchrun, tensorboard, ...) get a copy whose #! is .venv's python, so what they start sees
+# this clone's peclr_mm; binaries (ruff, ninja) are linked. v4: activate scripts name .venv, not .venv.tmp.
+MARK="$ENV $ROOT v4${EXTRA_SITES[*]:+ ${EXTRA_SITES[*]}}"
+link_bin() {  # link_bin <folder of tools> <bin folder of the python that owns its scripts>
+  local entry name line want
+  want="$(cd -P "$2" && pwd)"
+  for entry in "$1"/*; do
+    [[ -f "$entry" ]] || continue
+    name="$(basename "$entry")"
+    case "$name" in pip*) continue ;; esac  # installing must not change the env every clone shares
+    [[ ! -e "$VENV.tmp/bin/$name" ]] || continue
+    line="$(head -n1 "$entry" | tr -d '\0')"
+    case "$line" in
+      '#!'*/python|'#!'*/python3|'#!'*/python3.*)
+        if [[ "$(cd -P "$(dirname "${line#??}")" 2>/dev/null && pwd)" == "$want" ]]; then
+          { echo "#!$VENV/bin/python"; tail -n +2 "$entry"; } > "$VENV.tmp/bin/$name"
+          chmod +x "$VENV.tmp/bin/$name"
+          continue
+        fi ;;
+    esac
+    ln -s "$entry" "$VENV.tmp/bin/$name"
+  done
+}
+if [[ "$(cat "$VENV/.peclr_mm_env" 2>/dev/null)" != "$MARK" || ! -x "$VENV/bin/python" ]]; then
   rm -rf "$VENV.tmp"
-  "$PY" -m venv --without-pip "$VENV.tmp"
+  "$PY" -m venv --without-pip --prompt .venv "$VENV.tmp"
+  sed -i "s#$VENV.tmp#$VENV#g" "$VENV.tmp"/bin/[aA]ctivate*  # it is built beside and renamed at the end
   LOCAL_SITE="$VENV.tmp/lib/python$PYVER/site-packages"
   [[ -d "$LOCAL_SITE" ]] || { echo "[peclr-mm] unexpected venv layout: no $LOCAL_SITE" >&2; exit 1; }
   for entry in "$SHARED_SITE"/* "$SHARED_SITE"/.[!.]*; do
@@ -86,14 +144,24 @@ if [[ "$(cat "$VENV/.peclr_mm_env" 2>/dev/null)" != "$ENV $ROOT v3" || ! -x "$VE
     esac
     ln -s "$entry" "$LOCAL_SITE/$name"
   done
-  for entry in "$ENV/bin"/*; do  # tools that look for their binary beside the interpreter (ruff)
-    name="$(basename "$entry")"
-    case "$name" in pip*) continue ;; esac  # installing must not change the env every clone shares
-    [[ -e "$VENV.tmp/bin/$name" ]] || ln -s "$entry" "$VENV.tmp/bin/$name"
+  link_bin "$ENV/bin" "$ENV/bin"
+  for site in "${EXTRA_SITES[@]}"; do
+    for entry in "$site"/*; do
+      name="$(basename "$entry")"
+      [[ "$name" != bin ]] || continue
+      if [[ -e "$LOCAL_SITE/$name" ]]; then
+        echo "[peclr-mm] $entry is also in the main env: drop it from its extras file" >&2; exit 1
+      fi
+      ln -s "$entry" "$LOCAL_SITE/$name"
+    done
+    if [[ -d "$site/bin" ]]; then link_bin "$site/bin" "$ENV/bin"; fi
   done
   echo "$ROOT" > "$LOCAL_SITE/zz_peclr_mm_clone.pth"
-  echo "$ENV $ROOT v3" > "$VENV.tmp/.peclr_mm_env"
-  rm -rf "$VENV"
-  mv "$VENV.tmp" "$VENV"
+  echo "$MARK" > "$VENV.tmp/.peclr_mm_env"
+  rm -rf "$VENV.old"
+  if [[ -e "$VENV" ]]; then mv "$VENV" "$VENV.old"; fi
+  mv "$VENV.tmp" "$VENV"  # two renames: .venv is missing only between them, not during a whole rm -rf
+  rm -rf "$VENV.old"
 fi
-echo "[peclr-mm] environment: $ENV (this clone's view: .venv); set-up took $(( $(date +%s) - START )) s"
+echo "[peclr-mm] environment: $ENV${EXTRA_SITES[*]:+ + extras ${PECLR_MM_EXTRAS}} (this clone's view: .venv);" \
+  "set-up took $(( $(date +%s) - START )) s"

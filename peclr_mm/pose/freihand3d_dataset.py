@@ -10,7 +10,16 @@ from mmpose.registry import DATASETS
 
 from peclr_mm.fileio import FreiHandFormatError
 from peclr_mm.freihand import VERSIONS as FREIHAND_VERSIONS
-from peclr_mm.freihand import check_images, image_ids_on_disk, image_size, read_annotations, split_layout
+from peclr_mm.freihand import (
+    annotation_file,
+    check_images,
+    check_versions,
+    image_ids_on_disk,
+    image_size,
+    keypoint_boxes,
+    read_annotations,
+    split_layout,
+)
 from peclr_mm.geometry import NUM_JOINTS, SKELETON, project
 
 _NAMES = ['wrist'] + [f'{finger}{j}' for finger in ('thumb', 'forefinger', 'middle_finger', 'ring_finger',
@@ -105,10 +114,7 @@ class FreiHand3DDataset(BaseCocoStyleDataset):
         if split == 'test' and versions is not None:
             raise ValueError("FreiHand3DDataset: the evaluation split has a single version; leave "
                              "versions=None for split='test'")
-        versions = tuple(self.VERSIONS if versions is None else versions)
-        unknown = [v for v in versions if v not in self.VERSIONS]
-        if unknown or not versions:
-            raise ValueError(f'FreiHand3DDataset: unknown versions {unknown}; choose from {self.VERSIONS}')
+        versions = check_versions(self.VERSIONS if versions is None else versions, 'FreiHand3DDataset')
         if not 0.0 <= val_ratio < 1.0 or (split == 'val' and val_ratio == 0.0):
             raise ValueError(f"FreiHand3DDataset: val_ratio must be in [0, 1) (> 0 for 'val'), got {val_ratio}")
         if not 0.0 < label_fraction <= 1.0:
@@ -156,8 +162,7 @@ class FreiHand3DDataset(BaseCocoStyleDataset):
         ann = read_annotations(root, layout.prefix, size)
         xyz, K, scale = ann['xyz'], ann['K'], ann['scale']
         n = len(xyz)
-        xyz_file = osp.join(root, f'{layout.prefix}_xyz.json')
-        check_images(layout, n, present, xyz_file)
+        check_images(layout, n, present, annotation_file(root, layout.prefix, 'xyz'))
         version_ids = [0] if self.split == 'test' else [self.VERSIONS.index(v) for v in self.versions]
         samples = self._select_samples(n)
         pairs = [(int(i), v) for v in version_ids for i in samples]
@@ -165,13 +170,14 @@ class FreiHand3DDataset(BaseCocoStyleDataset):
         rgb_dir = layout.rgb_dir
 
         uv = project(xyz, K)
+        boxes = keypoint_boxes(uv)
         w, h = size
         data_list = []
         for (i, v), img_id in zip(pairs, image_ids):
             if self.bbox_mode == 'image':
                 bbox = np.array([[0, 0, w, h]], dtype=np.float32)
             else:
-                bbox = np.concatenate([uv[i].min(0), uv[i].max(0)])[None].astype(np.float32)
+                bbox = boxes[i:i + 1].copy()
             data_list.append(dict(
                 id=int(img_id), img_id=int(img_id), img_path=osp.join(rgb_dir, f'{img_id:08d}.jpg'),
                 sample_id=i, version='eval' if self.split == 'test' else self.VERSIONS[v],

@@ -11,7 +11,8 @@ from mmpose.registry import METRICS
 from mmpose.utils.tensor_utils import to_numpy
 
 from peclr_mm.fileio import atomic_write_json
-from peclr_mm.pose.freihand_eval import AUC_RANGE, F_THRESHOLDS, keypoint_scores
+from peclr_mm.freihand import NUM_VERTS
+from peclr_mm.freihand_eval import AUC_RANGE, F_THRESHOLDS, keypoint_scores
 
 
 @METRICS.register_module()
@@ -23,7 +24,7 @@ class FreiHandMetric(BaseMetric):
     samples of the 3-D error, before / after similarity alignment with reflections allowed), ``AUC`` and
     ``PA-AUC`` (PCK with ``<=`` at ``auc_range`` = 0-50 mm in 100 steps, trapezoid area over the range),
     ``F@5mm``, ``F@15mm``, ``PA-F@5mm``, ``PA-F@15mm`` (F-score of the 21-joint sets, nearest-neighbour
-    distances strictly below the threshold). See :mod:`peclr_mm.pose.freihand_eval`.
+    distances strictly below the threshold). See :mod:`peclr_mm.freihand_eval`.
 
     Args:
         auc_range (tuple): ``(lo, hi, steps)`` in metres. Defaults to the official (0, 0.05, 100).
@@ -44,7 +45,7 @@ class FreiHandMetric(BaseMetric):
                  auc_range: Sequence = AUC_RANGE,
                  f_thresholds: Sequence[float] = F_THRESHOLDS,
                  pred_json: str | None = None,
-                 num_verts: int = 778,
+                 num_verts: int = NUM_VERTS,
                  format_only: bool = False,
                  collect_device: str = 'cpu',
                  prefix: str | None = None) -> None:

@@ -7,7 +7,7 @@ training statistics and the intercept is not penalised; lambda is chosen on a he
 *training* split (whole samples: all image versions of a sample on one side), never on the evaluation
 split, then the probe is refitted on all training features. Predictions are decoded with the closed-form
 root (the probe has no z-root MLP) and scored with FreiHAND's protocol
-(:func:`peclr_mm.pose.freihand_eval.keypoint_scores`), beside a mean-pose baseline.
+(:func:`peclr_mm.freihand_eval.keypoint_scores`), beside a mean-pose baseline.
 
 Imports mmpose/mmengine/torch/numpy only (never mmpretrain).
 """
@@ -24,8 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from peclr_mm.freihand_eval import keypoint_scores
 from peclr_mm.geometry import project
-from peclr_mm.pose.freihand_eval import keypoint_scores
 from peclr_mm.pose.hand25d import Hand25D
 
 # Ridge penalties tried by default, in units of the (standardised) features' sum of squares.

@@ -6,6 +6,7 @@ the ``PeCLR`` model and the ``EquivarianceMonitorHook``, and allow-lists mmengin
 torch's safe loading. It never imports mmpose.
 """
 from peclr_mm.checkpoint import register_safe_globals
+from peclr_mm.dist_cpu import enable_cpu_distributed
 
 from .appearance import HSVColorJitter, RandomGaussianNoise
 from .diagnostics import backbone_and_projection, bn_mode, effective_rank, pair_agreement
@@ -21,6 +22,7 @@ from .peclr import PeCLR
 from .tracked_transforms import TrackedCrop, TrackedRandomAffine, TrackedWarp, normalization_matrix
 
 register_safe_globals()
+enable_cpu_distributed()  # torchrun --launcher pytorch on CPU (gloo); no-op with a GPU
 
 __all__ = [
     'HSVColorJitter', 'RandomGaussianNoise', 'PackPeCLRInputs', 'all_gather_with_grad', 'FreiHandImages',

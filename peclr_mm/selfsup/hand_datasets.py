@@ -6,7 +6,6 @@ the pipeline (:class:`LoadHandImage`). A source with no image is an error when t
 """
 from __future__ import annotations
 
-import json
 import os
 import os.path as osp
 from typing import List, Sequence
@@ -15,13 +14,16 @@ import numpy as np
 from mmengine.dataset import BaseDataset
 from mmpretrain.registry import DATASETS, TRANSFORMS
 
-from peclr_mm.fileio import FreiHandFormatError
+from peclr_mm.fileio import FreiHandFormatError, load_json
 from peclr_mm.freihand import VERSIONS as FREIHAND_VERSIONS
 from peclr_mm.freihand import (
+    annotation_file,
     check_images,
+    check_versions,
     count_samples,
     image_ids_on_disk,
     image_size,
+    keypoint_boxes,
     read_annotations,
     split_layout,
 )
@@ -79,11 +81,7 @@ class FreiHandImages(_HandImages):
         if bbox not in self.BBOX_MODES:
             raise ValueError(f'unknown bbox {bbox!r}; valid: {list(self.BBOX_MODES)}')
         self.bbox = bbox
-        versions = (versions,) if isinstance(versions, str) else tuple(versions)
-        bad = [v for v in versions if v not in FREIHAND_VERSIONS]
-        if bad or not versions:
-            raise ValueError(f'unknown FreiHAND versions {bad or versions}; valid: {list(FREIHAND_VERSIONS)}')
-        self.versions = versions
+        self.versions = check_versions(versions, 'FreiHandImages')
         self.image_size = image_size
         self.bbox_scale = bbox_scale
         super().__init__(data_root=data_root, pipeline=pipeline, indices=indices, **kwargs)
@@ -94,7 +92,7 @@ class FreiHandImages(_HandImages):
         samples; without, the files must be ``4 x N`` consecutively numbered images."""
         layout = split_layout(self.data_root, 'training')
         present = image_ids_on_disk(layout.rgb_dir)
-        fields = tuple(f for f in ('xyz', 'K') if osp.exists(osp.join(self.data_root, f'training_{f}.json')))
+        fields = tuple(f for f in ('xyz', 'K') if osp.exists(annotation_file(self.data_root, layout.prefix, f)))
         if self.bbox == 'keypoints' and len(fields) < 2:
             raise FreiHandFormatError(f"{self.data_root}: bbox='keypoints' needs training_xyz.json and "
                                       'training_K.json')
@@ -102,12 +100,11 @@ class FreiHandImages(_HandImages):
             ann = read_annotations(self.data_root, 'training', image_size(layout, present) if present else None,
                                    fields)
             n = len(ann[fields[0]])
-            check_images(layout, n, present, osp.join(self.data_root, f'training_{fields[0]}.json'))
+            check_images(layout, n, present, annotation_file(self.data_root, layout.prefix, fields[0]))
         else:
             ann, n = {}, count_samples(layout, present)
         if self.bbox == 'keypoints' or (self.bbox == 'auto' and len(fields) == 2):
-            uv = project(ann['xyz'], ann['K'])
-            boxes = np.concatenate([uv.min(1), uv.max(1)], axis=1).astype(np.float32)
+            boxes = keypoint_boxes(project(ann['xyz'], ann['K']))
         else:
             half = self.bbox_scale * self.image_size / 2
             c = (self.image_size - 1) / 2
@@ -149,13 +146,9 @@ class YouTube3DHands(_HandImages):
 
     def load_data_list(self) -> List[dict]:
         path = self.ann_file
-        try:
-            with open(path) as f:
-                ann = json.load(f)
-        except FileNotFoundError as e:
-            raise FileNotFoundError(f'{path}: annotation file not found') from e
-        except ValueError as e:
-            raise ValueError(f'{path}: malformed JSON ({e})') from e
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'{path}: annotation file not found')
+        ann = load_json(path, 'annotations')  # malformed JSON: one line naming the file
         for field in ('images', 'annotations'):
             if not isinstance(ann, dict) or not isinstance(ann.get(field), list):
                 raise ValueError(f'{path}: field "{field}" missing or not a list')

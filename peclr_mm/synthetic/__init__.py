@@ -10,6 +10,7 @@ Numpy + OpenCV only (no torch / OpenMMLab), so both halves of peclr_mm can use i
 
 or ``python tools/make_synthetic_freihand.py data/synthetic_freihand --num-train 1000 --num-eval 200``.
 """
+from ..freihand import VERSIONS, is_complete
 from .camera import Scene, place_hand, sample_intrinsics
 from .hand import (
                    FINGER_LIMITS,
@@ -24,8 +25,8 @@ from .hand import (
                    sample_shape,
 )
 from .render import Appearance, render_hand, sample_appearance
-from .sample import SPLITS, VERSIONS, Sample, render_sample
-from .writer import is_complete, make_synthetic_freihand
+from .sample import SPLITS, Sample, render_sample
+from .writer import make_synthetic_freihand
 
 __all__ = [
     "FINGERS", "FINGER_LIMITS", "THUMB_LIMITS", "NUM_VERTS", "VERSIONS", "SPLITS", "Articulation",

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..freihand import NUM_VERTS  # as MANO / FreiHAND's *_verts.json
 from ..geometry import NUM_JOINTS
 
 # Joint indices per finger, base to tip (thumb: CMC, MCP, IP, tip; fingers: MCP, PIP, DIP, tip).
@@ -53,7 +54,6 @@ THUMB_LIMITS = {"cmc_flex": (-20.0, 55.0), "cmc_abd": (-15.0, 40.0), "mcp": (-10
 PHALANX_CAPSULES = [(f[k], f[k + 1]) for f in FINGERS for k in range(3)]
 NUM_CAPSULES = len(PHALANX_CAPSULES) + 2
 THENAR, FOREARM = len(PHALANX_CAPSULES), len(PHALANX_CAPSULES) + 1
-NUM_VERTS = 778  # as MANO / FreiHAND's *_verts.json
 
 
 def _rot_x(a: float) -> np.ndarray:

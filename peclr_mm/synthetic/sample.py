@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 # FreiHAND's training image versions, in file order: image index = sample index + N * version.
-from ..freihand import VERSIONS
+from ..freihand import VERSIONS, num_copies
 from .background import clutter, green_screen
 from .camera import Scene, place_hand
 from .hand import Articulation, HandShape, forward_kinematics, sample_articulation, sample_shape
@@ -62,7 +62,7 @@ def render_sample(seed: int, split: str, index: int, size: int = 224, versions: 
     scene = place_hand(rng, forward_kinematics(shape, pose), size)
     app = sample_appearance(rng)
     if versions is None:
-        versions = len(VERSIONS) if split == "training" else 1
+        versions = num_copies(split)
     images, masks, backgrounds = [], [], []
     for v in range(versions):
         vrng = rng_for(seed, split, index, 1 + v)

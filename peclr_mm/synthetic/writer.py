@@ -26,16 +26,15 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from ..freihand import NUM_VERTS, SHAPES, SPLITS, annotation_file, is_complete, num_copies, split_layout
 from ..geometry import bone_length
-from .sample import VERSIONS, render_sample
+from .sample import render_sample
 
 BLOCK = 16            # samples per work item
 JPEG_QUALITY = 90
 MARKER = ".peclr_mm_synthetic.json"  # written into every dataset made here; --overwrite needs it
 # Decimal places written to the json files (fixed, so identical runs give identical bytes).
 DECIMALS = {"xyz": 8, "K": 6, "scale": 8, "verts": 6}
-_EXPECTED = ("training_xyz.json", "training_K.json", "training_scale.json", "training/rgb",
-             "evaluation_xyz.json", "evaluation_K.json", "evaluation_scale.json", "evaluation/rgb")
 
 
 def _check_int(name: str, value, low: int, high: int | None = None) -> int:
@@ -60,14 +59,14 @@ def _generate_block(root: str, split: str, start: int, stop: int, total: int, si
     Returns xyz (B, 21, 3), K (B, 3, 3) and verts (B, 778, 3) of the block (verts (B, 0, 3) for training:
     FreiHAND ships no training verts here, and 32560 x 778 points would cost 600 MB of memory).
     """
-    base = Path(root) / split
+    rgb = Path(split_layout(root, split).rgb_dir)
     xyz, K, verts = [], [], []
     for i in range(start, stop):
         sample = render_sample(seed, split, i, size)
         for v, image in enumerate(sample.images):
-            _write_jpeg(base / "rgb" / f"{i + total * v:08d}.jpg", image, quality)
+            _write_jpeg(rgb / f"{i + total * v:08d}.jpg", image, quality)
         if split == "training":
-            _write_jpeg(base / "mask" / f"{i:08d}.jpg", sample.masks[0], quality)
+            _write_jpeg(rgb.parent / "mask" / f"{i:08d}.jpg", sample.masks[0], quality)
         xyz.append(sample.xyz)
         K.append(sample.K)
         verts.append(sample.verts if split == "evaluation" else sample.verts[:0])
@@ -103,18 +102,19 @@ def _remove_stale_temps(out: Path) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _dump(path: Path, array: np.ndarray, decimals: int) -> None:
+def _dump(path: str | os.PathLike, array: np.ndarray, decimals: int) -> None:
     """json list of ``array`` rounded to ``decimals`` places (FreiHAND's json is a plain nested list)."""
-    path.write_text(json.dumps(np.round(array, decimals).tolist()))
+    Path(path).write_text(json.dumps(np.round(array, decimals).tolist()))
 
 
 def _render_split(tmp: Path, split: str, count: int, size: int, seed: int, workers: int, quality: int,
                   bar) -> dict[str, np.ndarray]:
     """Render one split into ``tmp``; returns its stacked annotations."""
-    (tmp / split / "rgb").mkdir(parents=True)
+    rgb = Path(split_layout(tmp, split).rgb_dir)
+    rgb.mkdir(parents=True)
     if split == "training":
-        (tmp / split / "mask").mkdir()
-    images_per = len(VERSIONS) if split == "training" else 1
+        (rgb.parent / "mask").mkdir()
+    images_per = num_copies(split)
     blocks = [(s, min(s + BLOCK, count)) for s in range(0, count, BLOCK)]
     parts: list = [None] * len(blocks)
     if workers == 1 or len(blocks) == 1:
@@ -138,25 +138,20 @@ def _render_split(tmp: Path, split: str, count: int, size: int, seed: int, worke
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
     if not parts:
-        return {"xyz": np.zeros((0, 21, 3)), "K": np.zeros((0, 3, 3)), "verts": np.zeros((0, 778, 3))}
+        return {"xyz": np.zeros((0, *SHAPES["xyz"])), "K": np.zeros((0, *SHAPES["K"])),
+                "verts": np.zeros((0, NUM_VERTS, 3))}
     xyz, K, verts = (np.concatenate(p) for p in zip(*parts))
     return {"xyz": xyz, "K": K, "verts": verts}
 
 
 def _write_annotations(tmp: Path, split: str, ann: dict[str, np.ndarray]) -> None:
     xyz = np.round(ann["xyz"], DECIMALS["xyz"])
-    _dump(tmp / f"{split}_xyz.json", xyz, DECIMALS["xyz"])
-    _dump(tmp / f"{split}_K.json", ann["K"], DECIMALS["K"])
+    _dump(annotation_file(tmp, split, "xyz"), xyz, DECIMALS["xyz"])
+    _dump(annotation_file(tmp, split, "K"), ann["K"], DECIMALS["K"])
     # scale from the *written* joints, so the files agree with each other exactly.
-    _dump(tmp / f"{split}_scale.json", bone_length(xyz), DECIMALS["scale"])
+    _dump(annotation_file(tmp, split, "scale"), bone_length(xyz), DECIMALS["scale"])
     if split == "evaluation":
-        _dump(tmp / f"{split}_verts.json", ann["verts"], DECIMALS["verts"])
-
-
-def is_complete(root: str | os.PathLike) -> bool:
-    """Whether ``root`` holds a FreiHAND-layout dataset (its json files and image folders)."""
-    root = Path(root)
-    return all((root / name).exists() for name in _EXPECTED)
+        _dump(annotation_file(tmp, split, "verts"), ann["verts"], DECIMALS["verts"])
 
 
 def make_synthetic_freihand(out_dir: str | os.PathLike, num_train: int, num_eval: int, size: int = 224,
@@ -193,9 +188,10 @@ def make_synthetic_freihand(out_dir: str | os.PathLike, num_train: int, num_eval
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
-        with tqdm(total=len(VERSIONS) * num_train + num_eval, desc=f"synthetic FreiHAND -> {out.name}",
-                  unit="img", file=sys.stderr, disable=not progress, dynamic_ncols=True) as bar:
-            for split, count in (("training", num_train), ("evaluation", num_eval)):
+        counts = dict(zip(SPLITS, (num_train, num_eval)))
+        with tqdm(total=sum(num_copies(s) * c for s, c in counts.items()), unit="img", file=sys.stderr,
+                  desc=f"synthetic FreiHAND -> {out.name}", disable=not progress, dynamic_ncols=True) as bar:
+            for split, count in counts.items():
                 ann = _render_split(tmp, split, count, size, seed, workers, quality, bar)
                 _write_annotations(tmp, split, ann)
         (tmp / MARKER).write_text(json.dumps(dict(num_train=num_train, num_eval=num_eval, size=size, seed=seed,

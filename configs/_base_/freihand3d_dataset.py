@@ -2,8 +2,11 @@
 # crop/scale/rotation (TopdownAffine3D keeps K' = A K), 2.5-D targets (Hand25D).
 # Point data_root elsewhere with --cfg-options train_dataloader.dataset.data_root=PATH
 # val_dataloader.dataset.data_root=PATH test_dataloader.dataset.data_root=PATH
+# No collate_fn: the Runner's default is pseudo_collate, and mmengine's inferencers need the key absent
+# (a dict there breaks MMPoseInferencer), as in mmpose's own configs.
 data_root = 'data/freihand/'
 dataset_type = 'FreiHand3DDataset'
+data_mode = 'topdown'  # read by mmpose's inferencers (MMPoseInferencer), as in mmpose's configs
 codec = dict(type='Hand25D', input_size=(224, 224))
 
 train_pipeline = [
@@ -27,7 +30,6 @@ train_dataloader = dict(
     persistent_workers=True,
     drop_last=True,  # the z-root MLP has BatchNorm
     sampler=dict(type='DefaultSampler', shuffle=True),
-    collate_fn=dict(type='pseudo_collate'),
     dataset=dict(type=dataset_type, data_root=data_root, split='train', val_ratio=0.05,
                  pipeline=train_pipeline))
 val_dataloader = dict(
@@ -36,7 +38,6 @@ val_dataloader = dict(
     persistent_workers=True,
     drop_last=False,
     sampler=dict(type='DefaultSampler', shuffle=False, round_up=False),
-    collate_fn=dict(type='pseudo_collate'),
     dataset=dict(type=dataset_type, data_root=data_root, split='val', val_ratio=0.05,
                  test_mode=True, pipeline=val_pipeline))
 # The FreiHAND evaluation split (3,960 samples). Add
@@ -47,7 +48,6 @@ test_dataloader = dict(
     persistent_workers=True,
     drop_last=False,
     sampler=dict(type='DefaultSampler', shuffle=False, round_up=False),
-    collate_fn=dict(type='pseudo_collate'),
     dataset=dict(type=dataset_type, data_root=data_root, split='test', test_mode=True,
                  pipeline=val_pipeline))
 

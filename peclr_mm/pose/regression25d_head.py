@@ -8,21 +8,31 @@ import torch
 from mmengine.structures import InstanceData
 from mmpose.evaluation.functional import keypoint_pck_accuracy
 from mmpose.models.heads.base_head import BaseHead
+from mmpose.models.utils.tta import flip_coordinates
 from mmpose.registry import KEYPOINT_CODECS, MODELS
 from mmpose.utils.tensor_utils import to_numpy
 from mmpose.utils.typing import OptConfigType, OptSampleList, Predictions
 from torch import Tensor, nn
 
+from peclr_mm.geometry import SCALE_BONE
 from peclr_mm.pose.root_depth import rays_torch, root_depth_torch
 
 
-def _gather(batch_data_samples: Sequence, field: str) -> np.ndarray:
-    """Concatenate a numpy field of ``gt_instances`` over the batch, with a clear error if absent."""
-    values = [d.gt_instances.get(field) if 'gt_instances' in d else None for d in batch_data_samples]
+def _field(data_sample, field: str):
+    """``gt_instances.<field>`` of a data sample, else its metainfo ``<field>``, else None."""
+    if 'gt_instances' in data_sample and field in data_sample.gt_instances:
+        return data_sample.gt_instances.get(field)
+    return data_sample.metainfo.get(field)
+
+
+def _gather(batch_data_samples: Sequence, field: str, shape: Tuple[int, ...]) -> np.ndarray:
+    """Concatenate a per-instance numpy field (``gt_instances`` or metainfo) over the batch as
+    (N, *shape) float64, with a clear error if absent (TopdownAffine3D fills defaults for inference)."""
+    values = [_field(d, field) for d in batch_data_samples]
     if all(v is not None for v in values):
-        return np.concatenate([np.asarray(v, dtype=np.float64) for v in values])
-    raise KeyError(f'Regression25DHead needs gt_instances.{field} in every data sample (pack with '
-                   'PackHand3DInputs after TopdownAffine3D)')
+        return np.concatenate([np.asarray(v, dtype=np.float64).reshape(-1, *shape) for v in values])
+    raise KeyError(f'Regression25DHead needs {field} in gt_instances or the metainfo of every data sample '
+                   '(pack with PackHand3DInputs after TopdownAffine3D, which fills a default when absent)')
 
 
 @MODELS.register_module()
@@ -78,7 +88,7 @@ class Regression25DHead(BaseHead):
         if refine_root and self.decoder is None:
             raise ValueError('Regression25DHead(refine_root=True) needs a Hand25D decoder (input size)')
         self.root_index = getattr(self.decoder, 'root_index', 0)
-        self.scale_bone = tuple(getattr(self.decoder, 'scale_bone', (9, 10)))
+        self.scale_bone = tuple(getattr(self.decoder, 'scale_bone', SCALE_BONE))
         self.fc = nn.Linear(in_channels, num_joints * 3)
         self.refine_root = refine_root
         self.root_clamp = tuple(root_clamp)
@@ -118,7 +128,7 @@ class Regression25DHead(BaseHead):
         losses = dict(loss_uv=self.loss_module(pred[..., :2], labels[..., :2], weights),
                       loss_z=self.loss_module(pred[..., 2:], labels[..., 2:], weights) * self.z_loss_weight)
         if self.refine_root:
-            input_K = torch.as_tensor(_gather(batch_data_samples, 'input_K'), device=pred.device)
+            input_K = torch.as_tensor(_gather(batch_data_samples, 'input_K', (3, 3)), device=pred.device)
             root = self.refine(pred, input_K)
             gt_root = torch.cat([d.gt_instance_labels.root_depth for d in batch_data_samples]).to(pred)
             losses['loss_root'] = self.root_loss_module(root[:, None], gt_root.view(-1, 1))
@@ -130,23 +140,27 @@ class Regression25DHead(BaseHead):
 
     def predict(self, feats: Tuple[Tensor] | List[Tuple[Tensor]], batch_data_samples: OptSampleList,
                 test_cfg: OptConfigType = None) -> Predictions:
-        """Decode to 3-D (metres, original camera frame) and 2-D (input pixels) keypoints."""
+        """Decode to 3-D (metres, original camera frame) and 2-D (input pixels) keypoints.
+
+        Needs no ground truth: ``input_K`` (N, 3, 3) and ``hand_scale`` (N,) are read from each data
+        sample's ``gt_instances``, else its metainfo; :class:`TopdownAffine3D` fills defaults for
+        samples without a camera or bone length (marked ``K_is_default`` / ``hand_scale_is_default``).
+        """
         if self.decoder is None:
             raise RuntimeError('Regression25DHead.predict needs a Hand25D decoder config')
         if (test_cfg or {}).get('flip_test', False):
-            # feats = [original, horizontally flipped input]: mirror u back, average; depth is unchanged
+            # feats = [original, horizontally flipped input]: mirror u back (x -> w - 1 - x in pixels,
+            # mmpose's shifted flip of normalised coordinates) and average; depth is unchanged
             _feats, _feats_flip = feats
             pred = self.forward(_feats)
-            flipped = self.forward(_feats_flip)
             flip_indices = batch_data_samples[0].metainfo.get('flip_indices', list(range(self.num_joints)))
-            flipped = flipped[:, flip_indices]
-            w = self.decoder.input_size[0]
-            flipped = torch.cat([(w - 1) / w - flipped[..., :1], flipped[..., 1:]], dim=-1)
+            flipped = flip_coordinates(self.forward(_feats_flip), flip_indices=flip_indices,
+                                       shift_coords=True, input_size=self.decoder.input_size)
             pred = (pred + flipped) * 0.5
         else:
             pred = self.forward(feats)
-        input_K = _gather(batch_data_samples, 'input_K')
-        hand_scale = _gather(batch_data_samples, 'hand_scale')
+        input_K = _gather(batch_data_samples, 'input_K', (3, 3))
+        hand_scale = _gather(batch_data_samples, 'hand_scale', ())
         root = None
         if self.refine_root:
             root = to_numpy(self.refine(pred, torch.as_tensor(input_K, device=pred.device)))

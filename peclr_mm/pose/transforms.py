@@ -1,7 +1,7 @@
 """Camera-consistent top-down transforms: the intrinsics follow every image-space affine (K' = A K)."""
 from __future__ import annotations
 
-from typing import Dict
+from typing import Dict, Sequence, Tuple
 
 import numpy as np
 from mmpose.datasets.transforms import PackPoseInputs, TopdownAffine
@@ -9,6 +9,34 @@ from mmpose.registry import TRANSFORMS
 from mmpose.structures.bbox import get_udp_warp_matrix, get_warp_matrix
 
 from peclr_mm.geometry import to_homogeneous
+
+# The intrinsics the official PeCLR release assumes for its 224 x 224 network input when no camera is
+# given (``K_default`` of ``RN_25D_wMLPref`` in github.com/dahiyaaneesh/peclr, src/models/rn_25D_wMLPref.py).
+PECLR_DEFAULT_K_224 = ((388.9018310596544, 0.0, 112.0), (0.0, 388.71231836584275, 112.0), (0.0, 0.0, 1.0))
+# Default reference-bone length (FreiHAND's ``scale``, joints 9 -> 10), metres: the middle-finger MCP -> PIP
+# bone of the average hand of :mod:`peclr_mm.synthetic` (MANO-like proportions; the mean of the demo's
+# 2,000 synthetic training samples is 0.0310 m). Used only when a sample carries no ``hand_scale``.
+DEFAULT_HAND_SCALE = 0.031
+
+
+def default_input_K(input_size: Tuple[int, int]) -> np.ndarray:
+    """(3, 3) intrinsics of a ``(w, h)`` network input: :data:`PECLR_DEFAULT_K_224` scaled to that size
+    (focal lengths times ``w / 224`` and ``h / 224``, principal point at the input's centre)."""
+    w, h = input_size
+    K = np.array(PECLR_DEFAULT_K_224, np.float64)
+    return np.diag([w / 224.0, h / 224.0, 1.0]) @ K
+
+
+def as_intrinsics(K: Sequence | np.ndarray) -> np.ndarray:
+    """A (3, 3) float64 matrix from a 3 x 3 array or ``(fx, fy, cx, cy)``."""
+    K = np.asarray(K, np.float64)
+    if K.shape == (4, ):
+        fx, fy, cx, cy = K
+        K = np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
+    if K.shape != (3, 3) or not np.isfinite(K).all() or abs(np.linalg.det(K)) < 1e-12:
+        raise ValueError(f'intrinsics must be a finite invertible 3x3 matrix or (fx, fy, cx, cy), '
+                         f'got {K.tolist()}')
+    return K
 
 
 def flip_matrix(direction: str, img_shape: tuple) -> np.ndarray:
@@ -33,17 +61,44 @@ class TopdownAffine3D(TopdownAffine):
     with it, the input is the image of the *unchanged* 3-D joints through ``K' = A K``: decoding a
     2.5-D prediction with ``K'`` returns joints in the original camera frame, in metres.
 
-    Required keys: img, bbox_center, bbox_scale, K (N, 3, 3); optional: bbox_rotation, keypoints, flip,
-    flip_direction, keypoints_cam. Added keys: ``input_K`` (N, 3, 3) float64, ``input_affine`` (3, 3)
-    and those of ``TopdownAffine``. ``RandomFlip`` must come before this transform (as in mmpose's
-    top-down pipelines); mirroring a hand needs no joint permutation, which is checked.
+    Without a camera (single-image inference: no ``K`` in the results) the network input is given the
+    default intrinsics ``default_K`` (PeCLR's: :func:`default_input_K`), ``K = A^-1 K'`` is set to match,
+    and ``K_is_default`` is True: the 3-D decoding is then only meaningful root-relative. Likewise a
+    missing ``hand_scale`` becomes ``default_hand_scale`` with ``hand_scale_is_default`` True. Data with
+    K and scale (FreiHand3DDataset) are unchanged.
+
+    Required keys: img, bbox_center, bbox_scale; optional: K (N, 3, 3), hand_scale (N,), bbox_rotation,
+    keypoints, flip, flip_direction, keypoints_cam. Added keys: ``input_K`` (N, 3, 3) float64,
+    ``input_affine`` (3, 3), ``K_is_default`` and ``hand_scale_is_default`` (bool) and those of
+    ``TopdownAffine``. ``RandomFlip`` must come before this transform (as in mmpose's top-down
+    pipelines); mirroring a hand needs no joint permutation, which is checked.
+
+    Args:
+        input_size (tuple): ``(w, h)`` of the network input.
+        use_udp (bool): unbiased data processing, as ``TopdownAffine``.
+        default_K (sequence, optional): intrinsics of the *network input* used when a sample has no K,
+            as a 3 x 3 matrix or ``(fx, fy, cx, cy)``. Defaults to PeCLR's 224-px K scaled to
+            ``input_size``.
+        default_hand_scale (float): reference-bone length (metres) used when a sample has no
+            ``hand_scale``. Defaults to :data:`DEFAULT_HAND_SCALE`.
     """
+
+    def __init__(self, input_size: Tuple[int, int], use_udp: bool = False,
+                 default_K: Sequence | None = None, default_hand_scale: float = DEFAULT_HAND_SCALE) -> None:
+        super().__init__(input_size=input_size, use_udp=use_udp)
+        self.default_K = default_input_K(input_size) if default_K is None else as_intrinsics(default_K)
+        if not (np.isfinite(default_hand_scale) and default_hand_scale > 0):
+            raise ValueError(f'TopdownAffine3D: default_hand_scale must be a positive length, got '
+                             f'{default_hand_scale}')
+        self.default_hand_scale = float(default_hand_scale)
 
     def transform(self, results: Dict) -> dict | None:
         img_shape = results['img'][0].shape if isinstance(results['img'], list) else results['img'].shape
-        if 'K' not in results:
-            raise KeyError('TopdownAffine3D needs the camera intrinsics "K" in the results (use '
-                           'FreiHand3DDataset or add K (N, 3, 3) to your data infos)')
+        num = len(results['bbox_center'])
+        results['K_is_default'] = 'K' not in results
+        results['hand_scale_is_default'] = 'hand_scale' not in results
+        if results['hand_scale_is_default']:
+            results['hand_scale'] = np.full(num, self.default_hand_scale)
         flip = np.eye(3)
         if results.get('flip', False):
             flip_indices = results.get('flip_indices')
@@ -58,8 +113,16 @@ class TopdownAffine3D(TopdownAffine):
         warp = warp_fn(results['input_center'], results['input_scale'], rot, output_size=(w, h))
         affine = to_homogeneous(warp) @ flip
         results['input_affine'] = affine
-        results['input_K'] = np.einsum('ij,njk->nik', affine, np.asarray(results['K'], np.float64))
+        if results['K_is_default']:
+            results['input_K'] = np.repeat(self.default_K[None], num, axis=0)
+            results['K'] = np.einsum('ij,njk->nik', np.linalg.inv(affine), results['input_K'])
+        else:
+            results['input_K'] = np.einsum('ij,njk->nik', affine, np.asarray(results['K'], np.float64))
         return results
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(input_size={self.input_size}, use_udp={self.use_udp}, '
+                f'default_K={self.default_K.tolist()}, default_hand_scale={self.default_hand_scale})')
 
 
 @TRANSFORMS.register_module()
@@ -69,7 +132,8 @@ class PackHand3DInputs(PackPoseInputs):
     Added to ``gt_instances`` (kept as numpy): ``K`` (N, 3, 3) original intrinsics, ``input_K`` (N, 3, 3)
     intrinsics of the network input, ``hand_scale`` (N,) reference bone length in metres, and (as
     upstream) ``keypoints_cam`` (N, K, 3) in metres. Added to ``gt_instance_labels``: ``root_depth``.
-    Added meta keys: ``sample_id`` (index in the annotation files) and ``version``.
+    Added meta keys: ``sample_id`` (index in the annotation files), ``version``, and ``K_is_default`` /
+    ``hand_scale_is_default`` (:class:`TopdownAffine3D` used a default camera / bone length).
     """
 
     instance_mapping_table = dict(PackPoseInputs.instance_mapping_table, K='K', input_K='input_K',
@@ -78,7 +142,8 @@ class PackHand3DInputs(PackPoseInputs):
 
     def __init__(self, meta_keys=('id', 'img_id', 'img_path', 'category_id', 'ori_shape', 'img_shape',
                                   'input_size', 'input_center', 'input_scale', 'flip', 'flip_direction',
-                                  'flip_indices', 'raw_ann_info', 'dataset_name', 'sample_id', 'version'),
+                                  'flip_indices', 'raw_ann_info', 'dataset_name', 'sample_id', 'version',
+                                  'K_is_default', 'hand_scale_is_default'),
                  pack_transformed: bool = False):
         super().__init__(meta_keys=meta_keys, pack_transformed=pack_transformed)
 

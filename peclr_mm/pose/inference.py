@@ -1,0 +1,219 @@
+"""Single-image inference with a 2.5-D hand pose model (:class:`Regression25DHead` configs).
+
+    >>> from mmpose.apis import init_model
+    >>> from peclr_mm.pose import inference_hand25d
+    >>> model = init_model('configs/freihand3d/td-reg25d_res50_8xb64-100e_freihand3d-224x224.py',
+    ...                    'work_dirs/.../epoch_100.pth', device='cpu')
+    >>> hands = inference_hand25d(model, 'hand.jpg', K=(fx, fy, cx, cy), bone_length=0.03)
+    >>> hands[0]['keypoints_3d']  # (21, 3) metres, camera frame ('frame' == 'camera')
+
+The model is mmpose's ``init_model`` output (any config whose test pipeline ends with
+:class:`TopdownAffine3D` + :class:`PackHand3DInputs` and whose head is a :class:`Regression25DHead`).
+Each box is cropped like a FreiHAND image (the config's test pipeline: ``GetBBoxCenterScale`` with its
+padding, then the affine warp to the input size) and decoded with the camera carried into the crop.
+
+Defaults (see ``docs/inference.md``):
+
+- no ``bbox``: the whole image is one hand box, as FreiHAND's hand-centred 224 x 224 crops;
+- no ``K``: the network input gets the intrinsics the official PeCLR release assumes for its 224 px
+  crops (:data:`~peclr_mm.pose.transforms.PECLR_DEFAULT_K_224`, scaled to the input size). The absolute
+  position of such a virtual camera means nothing in the image, so the 3-D joints are returned
+  *root-relative* (wrist at the origin) and ``frame`` is ``'root-relative'``;
+- no ``bone_length``: :data:`~peclr_mm.pose.transforms.DEFAULT_HAND_SCALE` (0.031 m), the length of the
+  reference bone (joints 9 -> 10). Metric sizes, and with ``K`` the depth, scale with it.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Dict, List, Sequence
+
+import numpy as np
+import torch
+from mmengine.dataset import Compose, pseudo_collate
+from mmengine.registry import init_default_scope
+
+from peclr_mm.geometry import SKELETON
+from peclr_mm.pose.regression25d_head import Regression25DHead
+from peclr_mm.pose.transforms import as_intrinsics
+
+FINGER_COLORS = ('#ff8000', '#ff99ff', '#66b2ff', '#ff3333', '#00c000')  # thumb .. little, as mmpose's
+
+
+def _load_image(img: str | os.PathLike | np.ndarray) -> tuple[np.ndarray, str | None]:
+    """(H, W, 3) BGR uint8 image and its path (None for an array)."""
+    if isinstance(img, np.ndarray):
+        if img.ndim != 3 or img.shape[2] != 3 or min(img.shape[:2]) < 1:
+            raise ValueError(f'image array must be (H, W, 3) BGR, got shape {img.shape}')
+        return img, None
+    import mmcv
+    path = os.fspath(img)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'{path}: image file not found')
+    arr = mmcv.imread(path, flag='color')
+    if arr is None:
+        raise ValueError(f'{path}: not a readable image')
+    return arr, path
+
+
+def _boxes(bbox: Sequence | np.ndarray | None, shape: tuple) -> np.ndarray:
+    """(N, 4) xyxy boxes (float32); None: the whole image."""
+    if bbox is None:
+        h, w = shape[:2]
+        return np.array([[0, 0, w, h]], np.float32)
+    boxes = np.asarray(bbox, np.float64).reshape(-1, 4)
+    bad = ~(np.isfinite(boxes).all(1) & (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1]))
+    if len(boxes) == 0 or bad.any():
+        raise ValueError(f'bbox must be (x1, y1, x2, y2) with x2 > x1 and y2 > y1, got {boxes.tolist()}')
+    return boxes.astype(np.float32)
+
+
+def inference_hand25d(model: torch.nn.Module, img: str | os.PathLike | np.ndarray,
+                      bbox: Sequence | np.ndarray | None = None, K: Sequence | np.ndarray | None = None,
+                      bone_length: float | None = None) -> List[Dict]:
+    """2-D and 3-D hand joints of every box of one image.
+
+    Args:
+        model: a top-down pose estimator with a :class:`Regression25DHead` (``mmpose.apis.init_model``).
+        img: image file, or (H, W, 3) BGR uint8 array (as ``mmcv.imread``).
+        bbox: one ``(x1, y1, x2, y2)`` box or (N, 4) boxes in image pixels; None: the whole image.
+        K: the image's intrinsics, 3 x 3 or ``(fx, fy, cx, cy)`` in pixels; None: PeCLR's default K on
+            the network input and root-relative 3-D output.
+        bone_length: length of the reference bone (middle-finger MCP -> PIP, FreiHAND's ``scale``) in
+            metres; None: ``DEFAULT_HAND_SCALE``.
+
+    Returns:
+        list[dict]: per box, ``bbox`` (4,) xyxy; ``keypoints`` (21, 2) image pixels; ``keypoint_scores``
+        (21,); ``keypoints_3d`` (21, 3) metres, in the camera frame (x right, y down, z forward) when
+        ``frame == 'camera'`` or relative to the root joint (wrist) when ``frame == 'root-relative'``;
+        ``root_index``; ``K`` (3, 3) the intrinsics used for the image, or None when defaulted;
+        ``bone_length`` (metres) and ``bone_length_default`` (bool).
+    """
+    head = getattr(model, 'head', None)
+    if not isinstance(head, Regression25DHead):
+        raise TypeError(f'inference_hand25d needs a model with a Regression25DHead, got '
+                        f'{type(head).__name__}; use mmpose.apis.inference_topdown for 2-D models')
+    image, path = _load_image(img)
+    boxes = _boxes(bbox, image.shape)
+    K = None if K is None else as_intrinsics(K)
+    if bone_length is not None and not (np.isfinite(bone_length) and bone_length > 0):
+        raise ValueError(f'bone_length must be a positive length in metres, got {bone_length}')
+
+    scope = model.cfg.get('default_scope', 'mmpose')
+    if scope is not None:
+        init_default_scope(scope)
+    pipeline = Compose(model.cfg.test_dataloader.dataset.pipeline)
+    data_list = []
+    for box in boxes:
+        info = dict(img=image, img_path=path, bbox=box[None], bbox_score=np.ones(1, np.float32))
+        if K is not None:
+            info['K'] = K[None]
+        if bone_length is not None:
+            info['hand_scale'] = np.array([bone_length], np.float64)
+        info.update(model.dataset_meta or {})
+        data_list.append(pipeline(info))
+    with torch.no_grad():
+        samples = model.test_step(pseudo_collate(data_list))
+
+    root = head.root_index
+    hands = []
+    for box, sample in zip(boxes, samples):
+        pred = sample.pred_instances
+        xyz = np.asarray(pred.keypoints_cam[0], np.float64)
+        default_K = bool(sample.metainfo.get('K_is_default', K is None))
+        if default_K:
+            xyz = xyz - xyz[root]
+        hands.append(dict(
+            bbox=box.astype(np.float64),
+            keypoints=np.asarray(pred.keypoints[0], np.float64),
+            keypoint_scores=np.asarray(pred.keypoint_scores[0], np.float64),
+            keypoints_3d=xyz,
+            frame='root-relative' if default_K else 'camera',
+            root_index=root,
+            K=None if default_K else K,
+            bone_length=float(np.asarray(sample.gt_instances.hand_scale).reshape(-1)[0]),
+            bone_length_default=bool(sample.metainfo.get('hand_scale_is_default', bone_length is None))))
+    return hands
+
+
+def hands_to_json(hands: List[Dict]) -> List[Dict]:
+    """The result of :func:`inference_hand25d` with arrays as (nested) lists, for ``json.dump``."""
+    return [{k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in h.items()} for h in hands]
+
+
+def _skeleton_3d(ax, xyz: np.ndarray, title: str, elev: float, azim: float) -> None:
+    """Camera-frame joints in a matplotlib 3-D axis: plotted as (x, z, -y) so that image-up is up."""
+    p = np.stack([xyz[:, 0], xyz[:, 2], -xyz[:, 1]], axis=1)
+    for i, (a, b) in enumerate(SKELETON):
+        ax.plot(*p[[a, b]].T, color=FINGER_COLORS[i // 4], lw=2)
+    ax.scatter(*p.T, s=8, c='k', depthshade=False)
+    centre, half = (p.max(0) + p.min(0)) / 2, max((p.max(0) - p.min(0)).max() / 2, 1e-3) * 1.1
+    ax.set_xlim(centre[0] - half, centre[0] + half)
+    ax.set_ylim(centre[1] - half, centre[1] + half)
+    ax.set_zlim(centre[2] - half, centre[2] + half)
+    ax.set_box_aspect((1, 1, 1))
+    ax.set_xlabel('x (m)', fontsize=7, labelpad=-2)
+    ax.set_ylabel('z (m)', fontsize=7, labelpad=-2)
+    ax.set_zlabel('-y (m)', fontsize=7, labelpad=-2)
+    ax.tick_params(labelsize=6, pad=-2)
+    if elev == 0 and azim == -90:  # looking along the depth axis: its ticks would pile up
+        ax.set_yticks([])
+        ax.set_ylabel('')
+    ax.view_init(elev=elev, azim=azim)
+    ax.set_title(title, fontsize=9)
+
+
+def draw_hand25d(image: np.ndarray, hands: List[Dict], title: str | None = None):
+    """A matplotlib figure: per hand, the image with the 2-D skeleton and box, and the 3-D skeleton seen
+    from the camera and from the side (FreiHAND's 21 joints, coloured by finger).
+
+    Args:
+        image: (H, W, 3) BGR uint8 image.
+        hands: :func:`inference_hand25d` output.
+        title: optional figure title.
+    """
+    import matplotlib
+    if matplotlib.get_backend().lower() not in ('agg', 'pdf', 'svg', 'ps', 'cairo'):
+        matplotlib.use('Agg')  # files only, never a window
+    import matplotlib.pyplot as plt
+
+    rows = max(len(hands), 1)
+    fig = plt.figure(figsize=(11, 3.7 * rows))
+    rgb = image[..., ::-1]
+    for r, hand in enumerate(hands or [None]):
+        ax = fig.add_subplot(rows, 3, 3 * r + 1)
+        ax.imshow(rgb)
+        ax.set_axis_off()
+        if hand is None:
+            ax.set_title('no hand', fontsize=9)
+            continue
+        uv = hand['keypoints']
+        for i, (a, b) in enumerate(SKELETON):
+            ax.plot(*uv[[a, b]].T, color=FINGER_COLORS[i // 4], lw=2)
+        ax.scatter(*uv.T, s=8, c='k', zorder=3)
+        x1, y1, x2, y2 = hand['bbox']
+        ax.add_patch(plt.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, ec='w', lw=1, ls='--'))
+        ax.set_title(f'hand {r}: 2-D (image px)', fontsize=9)
+        frame = hand['frame']
+        note = f"{frame}, bone {hand['bone_length'] * 100:.1f} cm"
+        if hand['bone_length_default']:
+            note += ' (default)'
+        _skeleton_3d(fig.add_subplot(rows, 3, 3 * r + 2, projection='3d'), hand['keypoints_3d'],
+                     f'3-D, camera view\n{note}', elev=0, azim=-90)
+        _skeleton_3d(fig.add_subplot(rows, 3, 3 * r + 3, projection='3d'), hand['keypoints_3d'],
+                     '3-D, side view', elev=15, azim=-10)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def save_figure(fig, path: str | os.PathLike, dpi: int = 110) -> Path:
+    """Write a matplotlib figure as PNG atomically and close it."""
+    import matplotlib.pyplot as plt
+
+    from peclr_mm.fileio import atomic_write
+    try:
+        return atomic_write(path, lambda f: fig.savefig(f, format='png', dpi=dpi), binary=True)
+    finally:
+        plt.close(fig)

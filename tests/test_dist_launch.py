@@ -22,8 +22,8 @@ from conftest import write_freihand
 import peclr_mm.dist_cpu as dist_cpu
 
 ROOT = Path(__file__).resolve().parents[1]
-PRETRAIN = ROOT / 'configs' / 'peclr' / 'peclr_resnet18_tiny-cpu_freihand-64px.py'
-FINETUNE = ROOT / 'configs' / 'freihand3d' / 'td-reg25d_res18_tiny-cpu_freihand3d-64x64.py'
+PRETRAIN = ROOT / 'configs' / 'peclr' / 'peclr_resnet18_1xb4-4it_freihand-64px.py'
+FINETUNE = ROOT / 'configs' / 'freihand3d' / 'td-reg25d_res18_1xb8-1e_freihand3d-64x64.py'
 LOSS = re.compile(r'\bloss: (\S+)')
 
 

@@ -50,7 +50,7 @@ def test_inferencer_with_weights_and_visualisation(tmp_path, hand_image):
     from mmpose.apis import MMPoseInferencer, init_model
 
     import peclr_mm.pose  # noqa: F401
-    config = str(ROOT / 'configs' / 'freihand3d' / 'td-reg25d_res18_tiny-cpu_freihand3d-64x64.py')
+    config = str(ROOT / 'configs' / 'freihand3d' / 'td-reg25d_res18_1xb8-1e_freihand3d-64x64.py')
     torch.manual_seed(0)
     model = init_model(config, None, device='cpu')
     ckpt = tmp_path / 'random.pth'

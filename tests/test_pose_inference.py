@@ -22,7 +22,7 @@ from peclr_mm.pose import Hand25D, TopdownAffine3D, inference_hand25d
 from peclr_mm.pose.transforms import DEFAULT_HAND_SCALE, PECLR_DEFAULT_K_224, default_input_K
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ROOT / 'configs' / 'freihand3d' / 'td-reg25d_res18_tiny-cpu_freihand3d-64x64.py'
+TINY = ROOT / 'configs' / 'freihand3d' / 'td-reg25d_res18_1xb8-1e_freihand3d-64x64.py'
 SIZE = 64
 
 

@@ -77,7 +77,7 @@ def _assert_same(full_losses, resumed_losses, weights):
 
 
 def test_pretraining_killed_and_resumed_equals_uninterrupted(freihand_root, tmp_path):
-    config = ROOT / 'configs' / 'peclr' / 'peclr_resnet18_tiny-cpu_freihand-64px.py'
+    config = ROOT / 'configs' / 'peclr' / 'peclr_resnet18_1xb4-4it_freihand-64px.py'
     options = [f'train_dataloader.dataset.data_root={freihand_root}/', f'train_cfg.max_iters={ITERS}',
                'default_hooks.checkpoint.interval=1', 'default_hooks.checkpoint.max_keep_ckpts=-1',
                'randomness.seed=0', 'randomness.deterministic=True', 'default_hooks.logger.interval=1']

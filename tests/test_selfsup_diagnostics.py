@@ -125,7 +125,7 @@ def test_effective_rank_of_known_spectra():
 
 
 def _runner_cfg(freihand_root: Path, work_dir: Path, with_hook: bool) -> Config:
-    cfg = Config.fromfile(str(ROOT / 'configs' / 'peclr' / 'peclr_resnet18_tiny-cpu_freihand-64px.py'))
+    cfg = Config.fromfile(str(ROOT / 'configs' / 'peclr' / 'peclr_resnet18_1xb4-4it_freihand-64px.py'))
     cfg.work_dir = str(work_dir)
     cfg.train_dataloader.dataset.data_root = str(freihand_root) + '/'
     cfg.randomness = dict(seed=0, deterministic=True)

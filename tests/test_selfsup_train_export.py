@@ -15,7 +15,7 @@ import peclr_mm.selfsup  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / 'configs' / 'peclr'
-TINY = CONFIGS / 'peclr_resnet18_tiny-cpu_freihand-64px.py'
+TINY = CONFIGS / 'peclr_resnet18_1xb4-4it_freihand-64px.py'
 
 
 def _run(*args, cwd=ROOT):

@@ -54,13 +54,13 @@ def test_tensorboard_backend_writes_event_file(half, tiny_freihand, tmp_path):
     from mmengine.runner import Runner
     if half == 'pretrain':
         import peclr_mm.selfsup  # noqa: F401
-        cfg = Config.fromfile(str(ROOT / 'configs/peclr/peclr_resnet18_tiny-cpu_freihand-64px.py'))
+        cfg = Config.fromfile(str(ROOT / 'configs/peclr/peclr_resnet18_1xb4-4it_freihand-64px.py'))
         cfg.train_dataloader.dataset.data_root = str(tiny_freihand)
         cfg.train_cfg.max_iters = 2
         cfg.default_hooks.checkpoint.interval = 2
     else:
         import peclr_mm.pose  # noqa: F401
-        cfg = Config.fromfile(str(ROOT / 'configs/freihand3d/td-reg25d_res18_tiny-cpu_freihand3d-64x64.py'))
+        cfg = Config.fromfile(str(ROOT / 'configs/freihand3d/td-reg25d_res18_1xb8-1e_freihand3d-64x64.py'))
         for split in ('train', 'val', 'test'):
             cfg[f'{split}_dataloader'].dataset.data_root = str(tiny_freihand)
     cfg.visualizer.vis_backends = BACKENDS  # what a config's `visualizer = dict(vis_backends=[...])` sets

@@ -109,7 +109,8 @@ if [[ -L "$VENV" ]]; then
 fi
 # Python scripts (torchrun, tensorboard, ...) get a copy whose #! is .venv's python, so what they start sees
 # this clone's peclr_mm; binaries (ruff, ninja) are linked. v4: activate scripts name .venv, not .venv.tmp.
-MARK="$ENV $ROOT v4${EXTRA_SITES[*]:+ ${EXTRA_SITES[*]}}"
+# v5: the .pth also imports peclr_mm.mim (the peclr_mm:: config prefix).
+MARK="$ENV $ROOT v5${EXTRA_SITES[*]:+ ${EXTRA_SITES[*]}}"
 link_bin() {  # link_bin <folder of tools> <bin folder of the python that owns its scripts>
   local entry name line want
   want="$(cd -P "$2" && pwd)"
@@ -156,12 +157,18 @@ if [[ "$(cat "$VENV/.peclr_mm_env" 2>/dev/null)" != "$MARK" || ! -x "$VENV/bin/p
     done
     if [[ -d "$site/bin" ]]; then link_bin "$site/bin" "$ENV/bin"; fi
   done
-  echo "$ROOT" > "$LOCAL_SITE/zz_peclr_mm_clone.pth"
+  printf '%s\nimport peclr_mm.mim\n' "$ROOT" > "$LOCAL_SITE/zz_peclr_mm_clone.pth"
   echo "$MARK" > "$VENV.tmp/.peclr_mm_env"
   rm -rf "$VENV.old"
   if [[ -e "$VENV" ]]; then mv "$VENV" "$VENV.old"; fi
   mv "$VENV.tmp" "$VENV"  # two renames: .venv is missing only between them, not during a whole rm -rf
   rm -rf "$VENV.old"
 fi
+# `_base_ = ['peclr_mm::...']` reads peclr_mm/.mim (peclr_mm/mim.py): link it to this clone's configs and model
+# index, as a wheel holds copies (setup.py). Existing copies are left alone.
+for part in configs model-index.yml; do
+  [[ -e "$ROOT/peclr_mm/.mim/$part" && ! -L "$ROOT/peclr_mm/.mim/$part" ]] || \
+    { mkdir -p "$ROOT/peclr_mm/.mim" && ln -sfn "../../$part" "$ROOT/peclr_mm/.mim/$part"; }
+done
 echo "[peclr-mm] environment: $ENV${EXTRA_SITES[*]:+ + extras ${PECLR_MM_EXTRAS}} (this clone's view: .venv);" \
   "set-up took $(( $(date +%s) - START )) s"

@@ -3,7 +3,7 @@
 # scaled to 64 px (the tiny config's view pipeline), projection 256 -> 256 -> 128 read as 64 2-D points,
 # NT-Xent at T = 0.2, batch 64, LARS with a 10 % linear warm-up then cosine. tools/demo.py sets data_root
 # and, for QUICK, the iterations (--cfg-options train_cfg.max_iters=... param_scheduler.N....).
-_base_ = ['../peclr/peclr_resnet18_tiny-cpu_freihand-64px.py']
+_base_ = ['../peclr/peclr_resnet18_1xb4-4it_freihand-64px.py']
 custom_imports = dict(imports=['peclr_mm.selfsup'], allow_failed_imports=False)
 
 data_root = 'data/synthetic_freihand/'

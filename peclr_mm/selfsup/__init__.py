@@ -15,6 +15,7 @@ from .equivariance_hook import EquivarianceMonitorHook
 from .formatting import PackPeCLRInputs
 from .gather import all_gather_with_grad
 from .hand_datasets import FreiHandImages, HandImageFolder, YouTube3DHands
+from .lars_constructor import LARSByTypeConstructor  # noqa: F401  (registers the optimiser constructor)
 from .loading import LoadHandImage
 from .mixed_dataset import MixedHandDataset
 from .multiview import MultiViewTracked

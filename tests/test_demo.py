@@ -1,5 +1,6 @@
-"""`make demo QUICK=1` end to end (real Runners through upstream tools), its resume path, and the dry run of
-`tools/reproduce.py` (every printed config loads and every option applies)."""
+"""`make demo QUICK=1` end to end (real Runners through upstream tools, two seeds, two stages at once), its
+resume path, and the paper-scale plan of `tools/reproduce.py` (every printed config loads and every option
+applies). The scheduler, statistics and report on their own: tests/test_experiments.py."""
 from __future__ import annotations
 
 import json
@@ -14,11 +15,13 @@ import numpy as np
 import pytest
 from mmengine.config import Config
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / 'tools'))
+from peclr_mm.experiments.plan import paper_plan, run_name, seeded
 
+ROOT = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
-ROW = re.compile(r'^\| (scratch|SimCLR|PeCLR) \| (10|100) % \|(.*)\|\s*$')
+LABEL = {'scratch': 'scratch', 'simclr': 'SimCLR', 'peclr': 'PeCLR'}
+# the quick preset: seeds 0 1 at 100 % labels, seed 0 only at 10 %
+RUNS = [(i, f, s) for f, seeds in ((0.1, (0,)), (1.0, (0, 1))) for i in ('scratch', 'simclr', 'peclr') for s in seeds]
 
 
 def _png_ok(path: Path) -> None:
@@ -30,13 +33,19 @@ def _png_ok(path: Path) -> None:
     assert img.std() > 1.0, f'{path} is blank'
 
 
+def _section(md: str, title: str) -> str:
+    start = md.index(title)
+    nxt = md.find('\n#', start + len(title))
+    return md[start:nxt if nxt > 0 else None]
+
+
 @pytest.fixture(scope='module')
 def quick_demo(tmp_path_factory):
     work = tmp_path_factory.mktemp('demo')
     env = dict(os.environ)
     env.pop('MAKEFLAGS', None)
     proc = subprocess.run(['make', 'demo', 'QUICK=1', f'DEMO_ARGS=--work-dir {work}'], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=900)
+                          capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     return work, proc.stdout
 
@@ -44,73 +53,84 @@ def quick_demo(tmp_path_factory):
 @pytest.mark.slow
 def test_make_demo_quick_writes_table_plots_and_pictures(quick_demo):
     work, log = quick_demo
-    # progress of the long stages is shown
-    assert re.search(r'\[pretrain/peclr\] train \d+/\d+ loss', log)
-    assert re.search(r'\[finetune/peclr_10pct\] train \d+/\d+ loss', log)
+    # progress of the long stages is shown, prefixed by the stage
+    assert re.search(r'\[pretrain/peclr_s1\] train \d+/\d+ loss', log)
+    assert re.search(r'\[finetune/peclr_10pct_s0\] train \d+/\d+ loss', log)
 
     md = (work / 'results.md').read_text()
-    rows = [ROW.match(line) for line in md.splitlines()]
-    rows = [m for m in rows if m]
-    assert sorted((m.group(1), m.group(2)) for m in rows) == sorted(
-        (i, f) for i in ('scratch', 'SimCLR', 'PeCLR') for f in ('10', '100'))
-    for m in rows:
-        cells = [float(c) for c in m.group(3).split('|')]
-        assert len(cells) == 5 and all(math.isfinite(c) for c in cells)
-        epe, pa_epe, auc, pa_auc, wall = cells
-        assert epe > 0 and pa_epe > 0 and 0 <= auc <= 1 and 0 <= pa_auc <= 1 and wall > 0
-    assert 'seed **0**' in md and 'sum of stages' in md
-    # the linear probe of every initialisation and the equivariance monitor of both pretraining runs
-    for init in ('scratch', 'simclr', 'peclr'):
-        probe = json.loads((work / 'probe' / init / 'probe.json').read_text())
-        assert math.isfinite(probe['probe']['uv_px']) and math.isfinite(probe['mean_pose']['uv_px'])
-        name = 'random weights' if init == 'scratch' else {'simclr': 'SimCLR', 'peclr': 'PeCLR'}[init]
-        assert f'| {name} | {probe["probe"]["uv_px"]:.2f} |' in md
-    assert '## Equivariance of the pretraining projection' in md and (work / 'equivariance.png').stat().st_size
-    for algo in ('simclr', 'peclr'):
-        recs = json.loads((work / 'results.json').read_text())['equivariance'][algo]
-        assert recs[-1]['step'] > 0 and all(-2 <= r['eval_gap'] <= 2 for r in recs)
-
     res = json.loads((work / 'results.json').read_text())
-    assert len(res['results']) == 6
-    # the table shows FreiHandMetric's numbers from tools/test.py (metrics.json), unchanged
-    for r in res['results']:
-        name = f'{r["init"]}_{round(r["label_fraction"] * 100)}pct'
-        metrics = json.loads((work / 'finetune' / name / 'metrics.json').read_text())['metrics']
+    assert 'Preset **quick**, seeds **0, 1**' in md and '**2** stages at once' in md and 'sum of stage times' in md
+    # every run's FreiHandMetric numbers (tools/test.py's json, also in metrics.json), unchanged
+    per_run = _section(md, '### Per run')
+    assert len(res['results']) == len(RUNS) == 9
+    for init, f, seed in RUNS:
+        metrics = json.loads((work / 'finetune' / run_name(init, f, seed) / 'metrics.json').read_text())['metrics']
+        r = next(x for x in res['results'] if (x['init'], x['label_fraction'], x['seed']) == (init, f, seed))
         assert r['PA-EPE'] == metrics['PA-EPE'] and r['EPE'] == metrics['EPE']
-        assert f'| {r["EPE"]:.2f} | {r["PA-EPE"]:.2f} |' in md
+        assert all(math.isfinite(metrics[k]) for k in ('EPE', 'PA-EPE', 'AUC', 'PA-AUC'))
+        assert (f'| {LABEL[init]} | {round(f * 100)} % | {seed} | {metrics["EPE"]:.2f} | {metrics["PA-EPE"]:.2f} |'
+                in per_run)
+    # mean ± sd over the two seeds at 100 %, one value at 10 %
+    cells = _section(md, '## Fine-tuning (mean ± sd over seeds)')
+    for init in ('scratch', 'simclr', 'peclr'):
+        vals = [r['PA-EPE'] for r in res['results'] if r['init'] == init and r['label_fraction'] == 1.0]
+        assert f'| {LABEL[init]} | 100 % | 2 | ' in cells
+        assert f'{np.mean(vals):.2f} ± {np.std(vals, ddof=1):.2f}' in cells
+        assert f'| {LABEL[init]} | 10 % | 1 | ' in cells
+    # the probe of every initialisation and seed; the equivariance monitor of every pretraining run
+    for init in ('scratch', 'simclr', 'peclr'):
+        uv = [json.loads((work / 'probe' / seeded(init, s) / 'probe.json').read_text())['probe']['uv_px']
+              for s in (0, 1)]
+        assert all(math.isfinite(v) for v in uv)
+        name = 'random weights' if init == 'scratch' else LABEL[init]
+        assert f'| {name} | 2 | {np.mean(uv):.2f} ± {np.std(uv, ddof=1):.2f} |' in md
+    assert '| fine-tuning PA-EPE (mm), 100 % labels | PeCLR − SimCLR | s0: ' in md
+    assert '| probe uv error (px) | PeCLR − scratch | s0: ' in md
+    assert '## What this run shows / does not show' in md and 'Paired PeCLR − SimCLR gap' in md
+    for algo in ('simclr', 'peclr'):
+        for seed in ('0', '1'):
+            recs = res['equivariance'][algo][seed]
+            assert recs[-1]['step'] > 0 and all(-2 <= r['eval_gap'] <= 2 for r in recs)
     # the PCK curves come from pred.json with the numpy core, and reproduce the metric's AUC
     for name, c in res['pck'].items():
-        r = next(x for x in res['results'] if f'{x["init"]}_{round(x["label_fraction"] * 100)}pct' == name)
+        r = next(x for x in res['results'] if x['name'] == name)
         t = np.asarray(c['thresholds_mm'])
         assert np.trapezoid(c['pck_aligned'], t) / (t[-1] - t[0]) == pytest.approx(r['PA-AUC'], abs=1e-9)
         assert np.all(np.diff(c['pck']) >= 0)
 
-    # equal pretraining budget: same iterations for PeCLR and SimCLR, and the real SimCLR model
+    # equal pretraining budget: same iterations for PeCLR and SimCLR on each seed, and the real SimCLR model
     for algo in ('peclr', 'simclr'):
-        cmd = json.loads((work / 'pretrain' / algo / 'stage.json').read_text())['cmd']
-        assert f'train_cfg.max_iters={res["settings"]["pretrain_iters"]}' in cmd
+        for seed in (0, 1):
+            cmd = json.loads((work / 'pretrain' / seeded(algo, seed) / 'stage.json').read_text())['cmd']
+            assert f'train_cfg.max_iters={res["settings"]["pretrain_iters"]}' in cmd and f'randomness.seed={seed}' in cmd
     assert Config.fromfile(ROOT / 'configs/demo/simclr_resnet18-w32_1xb64-500it_synth-freihand-64px.py'
                            ).model.type == 'SimCLR'
 
     _png_ok(work / 'results.png')
+    _png_ok(work / 'equivariance.png')
     pictures = sorted((work / 'predictions').glob('*.png'))
-    assert len(pictures) == 6
+    assert len(pictures) == 6  # first seed: 3 inits x 2 fractions
     for p in pictures:
         _png_ok(p)
     assert not list(work.rglob('.*.tmp'))  # nothing half-written
 
 
 @pytest.mark.slow
-def test_demo_rerun_skips_finished_stages(quick_demo):
+def test_demo_rerun_skips_finished_stages_and_report_rerenders(quick_demo):
     work, _ = quick_demo
-    before = (work / 'results.json').read_text()
+    before = json.loads((work / 'results.json').read_text())
     proc = subprocess.run([sys.executable, 'tools/demo.py', '--quick', '--work-dir', str(work)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     skipped = re.findall(r'^\[([\w/]+)\] done before', proc.stdout, re.M)
-    assert len(skipped) == 2 * 2 + 3 + 6 * 2  # pretrain + export per algorithm, probe per init, finetune + test
+    assert len(skipped) == 2 * 2 * 2 + 3 * 2 + 9 * 2  # (pretrain + export) x algo x seed, probes, finetune + test
     assert '[data]' in proc.stdout and 'skipped' in proc.stdout
-    assert json.loads(before)['results'] == json.loads((work / 'results.json').read_text())['results']
+    assert before['results'] == json.loads((work / 'results.json').read_text())['results']
+    (work / 'results.md').unlink()
+    proc = subprocess.run([sys.executable, 'tools/demo_report.py', str(work)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert '## Paired comparisons' in (work / 'results.md').read_text()
 
 
 def test_reproduce_dry_run_prints_the_protocol(tmp_path):
@@ -127,23 +147,31 @@ def test_reproduce_dry_run_prints_the_protocol(tmp_path):
     assert not (tmp_path / 'w').exists()  # a dry run writes nothing
 
 
+def test_demo_help_lists_presets_and_old_flags():
+    proc = subprocess.run([sys.executable, 'tools/demo.py', '--help'], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    for flag in ('--quick', '--preset', '--seeds', '--jobs', '--work-dir', '--data-root', '--seed', '--force',
+                 '--num-train', '--num-eval', '--pretrain-iters', '--finetune-iters', '--inits', '--fractions',
+                 '--pretrained-dir', '--pretrain-options', '--peclr-options', '--pretrain-seeds',
+                 '--finetune-options'):
+        assert flag in proc.stdout, flag
+    assert re.search(r'^  long ', proc.stdout, re.M) and re.search(r'^  quick ', proc.stdout, re.M)
+
+
 @pytest.mark.parametrize('yt3dh', [False, True])
 def test_reproduce_plan_configs_load_with_their_options(tmp_path, yt3dh):
     """Every config of the paper plan loads, and every --cfg-options key exists and takes effect."""
-    import reproduce
-
-    args = reproduce.argparse.Namespace(data_root=str(tmp_path / 'fh'), yt3dh_root=str(tmp_path / 'yt') if yt3dh
-                                        else None, preset='paper', arch='rn50', gpus=8, fractions=[0.1, 1.0],
-                                        seed=3, work_dir=str(tmp_path / 'w'), dry_run=True, force=False)
-    plan, files = reproduce.build_plan(args)
+    plan, files = paper_plan(tmp_path / 'w', tmp_path / 'fh', tmp_path / 'yt' if yt3dh else None, arch='rn50',
+                             gpus=8, fractions=[0.1, 1.0], seed=3)
     assert bool(files) != yt3dh
     for path, text in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     fh = str((tmp_path / 'fh').resolve()) + '/'
     for step in plan:
-        cmd = step['cmd']
-        if 'export' in step['name']:
+        cmd = [str(c) for c in step.cmd]
+        if 'export' in step.name:
             continue
         cfg_path = next(c for c in cmd if c.endswith('.py') and 'configs' in c)
         cfg = Config.fromfile(cfg_path)
@@ -155,18 +183,18 @@ def test_reproduce_plan_configs_load_with_their_options(tmp_path, yt3dh):
             for part in key.split('.')[:-1]:
                 node = node[int(part)] if part.isdigit() else node[part]
         cfg.merge_from_dict({k: reproduce_value(v) for k, v in opts.items()})
-        if step['name'].startswith('pretrain'):
+        if step.name.startswith('pretrain'):
             assert cfg.optim_wrapper.accumulative_counts * cfg.train_dataloader.batch_size * 8 == 2048
             ds = cfg.train_dataloader.dataset
             roots = [d.data_root for d in ds.datasets] if yt3dh else [ds.data_root]
             assert roots[0] == fh and (not yt3dh or roots[1] == str((tmp_path / 'yt').resolve()) + '/')
             assert cfg.model.type == 'PeCLR' and tuple(cfg.model.undo) == (
-                ('rotate', 'translate') if 'peclr' in step['name'] else ())
-        elif step['name'].startswith('finetune'):
-            frac = 0.1 if '10pct' in step['name'] else 1.0
+                ('rotate', 'translate') if 'peclr' in step.name else ())
+        elif step.name.startswith('finetune'):
+            frac = 0.1 if '10pct' in step.name else 1.0
             assert cfg.train_dataloader.dataset.data_root == fh and cfg.test_dataloader.dataset.data_root == fh
             assert cfg.train_dataloader.dataset.get('label_fraction', 1.0) == frac
-            init = step['name'].split('/')[1].split('_')[0]
+            init = step.name.split('/')[1].split('_')[0]
             ckpt = cfg.model.backbone.get('init_cfg', {}).get('checkpoint')
             assert (ckpt is None) == (init == 'scratch')
             if ckpt:
@@ -183,26 +211,3 @@ def reproduce_value(v: str):
         except ValueError:
             pass
     return v
-
-
-def test_across_seed_table_is_mean_sd_and_paired():
-    """results.md's seed table: sample mean ± sd per initialisation and PeCLR − SimCLR per seed, checked
-    against numpy on made-up values."""
-    from demo_report import seed_table
-
-    per_seed = {0: {'simclr/gap': -0.14, 'peclr/gap': 0.03, 'scratch/uv_px': 15.9, 'simclr/uv_px': 15.0,
-                    'peclr/uv_px': 14.8},
-                1: {'simclr/gap': -0.12, 'peclr/gap': 0.01, 'scratch/uv_px': 15.7, 'simclr/uv_px': 15.1,
-                    'peclr/uv_px': 14.9},
-                2: {'simclr/gap': -0.13, 'peclr/gap': 0.02, 'scratch/uv_px': 15.8, 'simclr/uv_px': 15.2,
-                    'peclr/uv_px': 14.7}}
-    lines = seed_table(per_seed)
-    gap = next(line for line in lines if line.startswith('| equivariance gap'))
-    uv = next(line for line in lines if line.startswith('| probe uv error'))
-    d = np.array([0.17, 0.13, 0.15])
-    assert f'{np.mean([-0.14, -0.12, -0.13]):+.3f} ± {np.std([-0.14, -0.12, -0.13], ddof=1):.3f}' in gap
-    assert f'{d.mean():+.3f} ± {d.std(ddof=1):.3f} (+0.170, +0.130, +0.150)' in gap
-    assert gap.split(' | ')[1] == ''  # random weights have no gap
-    assert f'{np.mean([15.9, 15.7, 15.8]):+.3f} ± {np.std([15.9, 15.7, 15.8], ddof=1):.3f}' in uv
-    assert '(-0.200, -0.200, -0.500)' in uv
-    assert '## Across pretraining seeds (0, 1, 2)' in lines

@@ -1,0 +1,86 @@
+"""The CPU demo end to end: render the data, run the stage graph, collect the metrics, write the report."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from pathlib import Path
+
+from ..fileio import atomic_write_json
+from .plan import DemoOptions, FinetuneRun, demo_plan, finetune_runs
+from .presets import Preset
+from .report import write_report
+from .results import read_test_metrics, stage_wall
+from .stages import ROOT, echo, run_stages, stage_env
+
+
+def make_data(data_root: Path, preset: Preset, seed: int, force: bool) -> float:
+    """Render the synthetic set unless ``data_root`` already holds it with the same settings."""
+    from ..synthetic import make_synthetic_freihand
+    from ..synthetic.writer import MARKER
+
+    want = dict(num_train=preset.num_train, num_eval=preset.num_eval, size=224, seed=seed)
+    stamp = data_root.parent / f'{data_root.name}.json'
+    if not force and stamp.exists() and (data_root / 'evaluation_xyz.json').exists():
+        rec = json.loads(stamp.read_text())
+        if rec.get('settings') == want:
+            echo(f'[data] {data_root} exists ({preset.num_train} train / {preset.num_eval} eval), skipped')
+            return rec['wall_s']
+    if stamp.exists() and data_root.is_dir() and not (data_root / MARKER).exists():
+        (data_root / MARKER).write_text('{}')  # rendered by an earlier demo (its stamp says so): replaceable
+    echo(f'[data] rendering {4 * preset.num_train + preset.num_eval} images into {data_root}')
+    t0 = time.time()
+    make_synthetic_freihand(str(data_root), preset.num_train, preset.num_eval, size=224, seed=seed,
+                            workers=min(2, os.cpu_count() or 1), overwrite=True, progress=True)
+    wall = time.time() - t0
+    atomic_write_json(stamp, dict(settings=want, wall_s=wall))
+    echo(f'[data] finished in {wall:.0f} s')
+    return wall
+
+
+def run_record(run: FinetuneRun) -> dict:
+    """A fine-tuning run's result from its own files, also written to ``<run>/metrics.json``."""
+    rec = dict(init=run.init, fraction=run.fraction, seed=run.seed, name=run.name, dir=str(run.dir),
+               config=os.path.relpath(run.config, ROOT), metrics=read_test_metrics(run.dir / 'test'),
+               finetune_wall_s=stage_wall(run.dir), test_wall_s=stage_wall(run.dir / 'test'))
+    atomic_write_json(run.dir / 'metrics.json', dict(rec, label_fraction=run.fraction))
+    return rec
+
+
+def run_demo(preset_name: str, preset: Preset, opts: DemoOptions, *, data_seed: int = 0, render: bool = True,
+             force: bool = False, command: str = '') -> dict:
+    """Everything ``tools/demo.py`` does; returns :func:`.report.write_report`'s paths."""
+    t_start = time.time()
+    opts.work.mkdir(parents=True, exist_ok=True)
+    walls = {'data': make_data(opts.data_root, preset, data_seed, force) if render else 0.0}
+    stages = demo_plan(opts, preset)
+    echo(f'[plan] {len(stages)} stages, preset {preset_name}, seeds {" ".join(map(str, preset.seeds))}, '
+         f'{preset.jobs} at once; work dir {opts.work}')
+    done = run_stages(stages, jobs=preset.jobs, force=force, env=stage_env())
+    walls.update((s.name, done[s.name]) for s in stages)  # plan order
+    runs = [run_record(r) for r in finetune_runs(opts, preset)]
+    settings = dict(preset=preset_name, **dataclasses.asdict(preset), data_seed=data_seed,
+                    low_label_seeds_used=list(preset.seeds_for(0.0)), data_root=str(opts.data_root),
+                    inits=list(opts.inits), fractions=list(opts.fractions),
+                    pretrained_dir=str(opts.pretrained_dir) if opts.pretrained_dir else None,
+                    pretrain_options=list(opts.pretrain_options), peclr_options=list(opts.peclr_options),
+                    finetune_options=list(opts.finetune_options), command=command)
+    settings['seeds'] = list(preset.seeds)
+    out = write_report(opts.work, opts.data_root, settings, walls, time.time() - t_start, runs,
+                       num_pictures=preset.num_pictures)
+    return out
+
+
+def rerender(work: Path) -> dict:
+    """Rebuild the report of a finished demo run from its ``results.json`` settings and run files."""
+    work = Path(work).resolve()
+    prev = json.loads((work / 'results.json').read_text())
+    s = prev['settings']
+    runs = []
+    for r in prev['results']:
+        d = work / 'finetune' / r['name']
+        rec = json.loads((d / 'metrics.json').read_text())
+        runs.append(dict(rec, dir=str(d)))
+    return write_report(work, Path(s['data_root']), s, prev['walls_s'], prev['total_wall_s'], runs,
+                        num_pictures=s.get('num_pictures', 3))

@@ -1,0 +1,320 @@
+"""The stage graphs: the CPU demo (:func:`demo_plan`) and the paper-scale protocol (:func:`paper_plan`).
+
+One home for the run names, the config lookups (:func:`pretrain_config`, :func:`finetune_config`), the
+paths of the upstream tools and the iteration-budget options (:func:`schedule_options`). Nothing here
+imports mmpretrain or mmpose: the stages are their upstream ``tools/train.py`` / ``tools/test.py``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..freihand import VERSIONS
+from .presets import Preset
+from .stages import PY, ROOT, Stage
+
+INITS = ('scratch', 'simclr', 'peclr')
+ALGOS = ('simclr', 'peclr')  # pretraining algorithms (the non-scratch inits)
+FRACTIONS = (0.1, 1.0)  # label fractions with a named config
+CFG = ROOT / 'configs' / 'demo'
+ARCH_DEPTH = {'rn50': 50, 'rn152': 152}  # paper-scale backbones
+
+
+def _package_dir(name: str) -> Path:
+    """Install folder of a package, found without importing it."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(f'{name} is not installed (make install)')
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def tool(name: str) -> Path:
+    """Path of a tool: ``pretrain_train``, ``pose_train``, ``pose_test`` (upstream, from the packages'
+    ``.mim/tools``) or ``export`` / ``probe`` (this repository's ``tools/``)."""
+    upstream = {'pretrain_train': ('mmpretrain', 'train.py'), 'pose_train': ('mmpose', 'train.py'),
+                'pose_test': ('mmpose', 'test.py')}
+    if name in upstream:
+        pkg, script = upstream[name]
+        return _package_dir(pkg) / '.mim' / 'tools' / script
+    return ROOT / 'tools' / {'export': 'export_backbone.py', 'probe': 'linear_probe.py'}[name]
+
+
+# -- names -----------------------------------------------------------------------------------------------
+
+def pct(fraction: float) -> str:
+    return f'{round(fraction * 100)}pct'
+
+
+def run_name(init: str, fraction: float, seed: int | None = None) -> str:
+    """Fine-tuning run (folder under ``finetune/``): ``peclr_100pct_s0``; without a seed ``peclr_100pct``
+    (the paper-scale plan, one seed)."""
+    return f'{init}_{pct(fraction)}' + ('' if seed is None else f'_s{seed}')
+
+
+def seeded(name: str, seed: int) -> str:
+    """Pretraining / probe run (folder under ``pretrain/`` or ``probe/``): ``peclr_s0``."""
+    return f'{name}_s{seed}'
+
+
+# -- configs ---------------------------------------------------------------------------------------------
+
+def pretrain_config(algo: str, arch: str = 'demo') -> tuple[Path, list[str]]:
+    """The pretraining config of ``algo`` and extra --cfg-options. ``arch='demo'``: the CPU demo's
+    half-width ResNet-18; ``rn50``/``rn152``: the paper's (SimCLR at depth 152 has no config of its own:
+    the RN50 one with the backbone depth changed)."""
+    if arch == 'demo':
+        return CFG / f'{algo}_resnet18-w32_1xb64-500it_synth-freihand-64px.py', []
+    cfg = ROOT / 'configs' / 'peclr'
+    if algo == 'peclr':
+        return cfg / f'peclr_resnet{ARCH_DEPTH[arch]}_8xb128-100e_freihand-yt3dh-128px.py', []
+    extra = [] if arch == 'rn50' else [f'model.backbone.depth={ARCH_DEPTH[arch]}']
+    return cfg / 'simclr_resnet50_8xb128-100e_freihand-yt3dh-128px.py', extra
+
+
+def finetune_config(init: str, fraction: float, arch: str = 'demo') -> Path:
+    """The fine-tuning config of an initialisation and label fraction (10 % or 100 %: named configs)."""
+    tag = '' if init == 'scratch' else f'-{init}'
+    p = '' if fraction == 1.0 else f'-{round(fraction * 100)}pct'
+    if arch == 'demo':
+        return CFG / f'td-reg25d_res18-w32{tag}_1xb32-600it_synth-freihand3d{p}-64x64.py'
+    return (ROOT / 'configs' / 'freihand3d'
+            / f'td-reg25d_res{ARCH_DEPTH[arch]}{tag}_8xb64-100e_freihand3d{p}-224x224.py')
+
+
+def schedule_options(config: str | Path, iters: int, log_interval: int) -> list[str]:
+    """--cfg-options that give an iteration-based config of the demo ``iters`` iterations: the train loop's
+    ``max_iters``, every ``param_scheduler`` entry's ``begin``/``end``/``T_max``/``milestones`` rescaled
+    from the config's own ``max_iters`` (so a warm-up of 1/10 stays 1/10, at least one iteration), the
+    checkpoint at the last iteration and the logger interval. The only place where budgets reach configs."""
+    from mmengine.config import Config
+
+    cfg = Config.fromfile(str(config), import_custom_modules=False)
+    base = cfg.train_cfg.get('max_iters')
+    if not base:
+        raise ValueError(f'{config}: not an iteration-based config (train_cfg.max_iters missing)')
+
+    def scale(x: int) -> int:
+        if x >= base:  # the end of the schedule (or mmengine's "infinity")
+            return iters if x == base else x
+        return 0 if x <= 0 else min(iters, max(1, round(x * iters / base)))
+
+    opts = [f'train_cfg.max_iters={iters}']
+    val = cfg.train_cfg.get('val_interval')
+    if val is not None and val > base:  # "never validate" stays never
+        opts.append(f'train_cfg.val_interval={iters + 1}')
+    schedulers = cfg.get('param_scheduler') or []
+    if isinstance(schedulers, dict):
+        schedulers = [schedulers]
+    for k, s in enumerate(schedulers):
+        if s.get('by_epoch', True):
+            raise ValueError(f'{config}: param_scheduler.{k} is epoch-based; the demo needs iterations')
+        begin, end = scale(s.get('begin', 0)), scale(s.get('end', base))
+        opts += [f'param_scheduler.{k}.begin={begin}', f'param_scheduler.{k}.end={end}']
+        if 'T_max' in s:
+            opts.append(f'param_scheduler.{k}.T_max={end - begin}')
+        if 'milestones' in s:
+            opts.append(f'param_scheduler.{k}.milestones=[{",".join(str(scale(m)) for m in s.milestones)}]')
+    opts += [f'default_hooks.checkpoint.interval={iters}', f'default_hooks.logger.interval={log_interval}']
+    return opts
+
+
+# -- the CPU demo ----------------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class DemoOptions:
+    """What a demo run does besides its preset's sizes."""
+
+    work: Path
+    data_root: Path
+    inits: Sequence[str] = INITS
+    fractions: Sequence[float] = FRACTIONS
+    pretrained_dir: Path | None = None
+    pretrain_options: Sequence[str] = ()
+    peclr_options: Sequence[str] = ()
+    finetune_options: Sequence[str] = ()
+
+
+@dataclasses.dataclass
+class FinetuneRun:
+    init: str
+    fraction: float
+    seed: int
+    config: Path
+    dir: Path
+
+    @property
+    def name(self) -> str:
+        return run_name(self.init, self.fraction, self.seed)
+
+
+def pretrained_backbone(pretrained_dir: Path, algo: str, seed: int, first_seed: int) -> Path:
+    """An exported backbone of an earlier run: ``pretrain/<algo>_s<seed>/backbone.pth``, or the layout
+    before seeds were part of every name (``pretrain/<algo>`` for the first seed, ``<algo>_seed<S>``)."""
+    root = Path(pretrained_dir) / 'pretrain'
+    candidates = [root / seeded(algo, seed) / 'backbone.pth',
+                  root / (algo if seed == first_seed else f'{algo}_seed{seed}') / 'backbone.pth']
+    for c in candidates:
+        if c.exists():
+            return c.resolve()
+    raise FileNotFoundError(f'--pretrained-dir {pretrained_dir}: no exported {algo} backbone for seed {seed} '
+                            f'({candidates[0]})')
+
+
+def finetune_runs(opts: DemoOptions, preset: Preset) -> list[FinetuneRun]:
+    """Every fine-tuning run of the demo, in table order (fraction, init, seed)."""
+    runs = []
+    for fraction in opts.fractions:
+        for init in opts.inits:
+            for seed in preset.seeds_for(fraction):
+                cfg = finetune_config(init, fraction if fraction in FRACTIONS else 1.0)
+                runs.append(FinetuneRun(init, fraction, seed, cfg,
+                                        opts.work / 'finetune' / run_name(init, fraction, seed)))
+    return runs
+
+
+def demo_plan(opts: DemoOptions, preset: Preset) -> list[Stage]:
+    """The demo's stage graph, topologically ordered with the long pretraining runs first. Per seed:
+    pretrain PeCLR and SimCLR → export → linear probe (and scratch's probe); fine-tune → test every init at
+    100 % labels and, for the preset's low-label seeds, at the other fractions."""
+    work, data = opts.work, str(opts.data_root) + '/'
+    algos = [a for a in ALGOS if a in opts.inits]
+    pretrains, exports, probes, finetunes, tests = [], [], [], [], []
+    backbones: dict[tuple[str, int], Path] = {}
+    export_stage: dict[tuple[str, int], tuple[str, ...]] = {}
+    for seed in preset.seeds:
+        for algo in algos:
+            if opts.pretrained_dir:
+                backbones[algo, seed] = pretrained_backbone(opts.pretrained_dir, algo, seed, preset.seeds[0])
+                export_stage[algo, seed] = ()
+                continue
+            cfg, extra = pretrain_config(algo)
+            out = work / 'pretrain' / seeded(algo, seed)
+            n = preset.pretrain_iters
+            o = [f'train_dataloader.dataset.data_root={data}', f'randomness.seed={seed}', *extra,
+                 *schedule_options(cfg, n, preset.log_interval), *opts.pretrain_options]
+            if algo == 'peclr':
+                o += list(opts.peclr_options)
+            ckpt = out / f'iter_{n}.pth'
+            pretrains.append(Stage(f'pretrain/{seeded(algo, seed)}',
+                                   [PY, tool('pretrain_train'), cfg, '--work-dir', out, '--cfg-options', *o],
+                                   out, ckpt))
+            backbones[algo, seed] = out / 'backbone.pth'
+            name = f'export/{seeded(algo, seed)}'
+            exports.append(Stage(name, [PY, tool('export'), ckpt, out / 'backbone.pth'], out / 'export',
+                                 out / 'backbone.pth', deps=(pretrains[-1].name,)))
+            export_stage[algo, seed] = (name,)
+    for seed in preset.seeds:
+        for init in opts.inits:  # the probe: ridge regression on the frozen features (scratch: random weights)
+            out = work / 'probe' / seeded(init, seed)
+            cmd = [PY, tool('probe'), finetune_config('scratch', 1.0), '--data-root', data, '--seed', seed,
+                   '--out', out / 'probe.json']
+            cmd += ['--num-train', preset.probe_train] if preset.probe_train else []
+            deps: tuple[str, ...] = ()
+            if init != 'scratch':
+                cmd += ['--checkpoint', backbones[init, seed]]
+                deps = export_stage[init, seed]
+            probes.append(Stage(f'probe/{seeded(init, seed)}', cmd, out, out / 'probe.json', deps=deps))
+    data_opts = [f'train_dataloader.dataset.data_root={data}', f'test_dataloader.dataset.data_root={data}']
+    for run in finetune_runs(opts, preset):
+        n = preset.finetune_iters
+        o = [*data_opts, f'randomness.seed={run.seed}', f'train_dataloader.dataset.seed={run.seed}',
+             *schedule_options(run.config, n, preset.log_interval), *opts.finetune_options]
+        if run.fraction not in FRACTIONS:  # no named config: the 100 % one with the fraction set
+            o.append(f'train_dataloader.dataset.label_fraction={run.fraction}')
+        deps = ()
+        if run.init != 'scratch':
+            o.append(f'model.backbone.init_cfg.checkpoint={backbones[run.init, run.seed]}')
+            deps = export_stage[run.init, run.seed]
+        ckpt = run.dir / f'iter_{n}.pth'
+        finetunes.append(Stage(f'finetune/{run.name}', [PY, tool('pose_train'), run.config, '--work-dir', run.dir,
+                                                        '--cfg-options', *o], run.dir, ckpt, deps=deps))
+        pred = run.dir / 'pred.json'
+        tests.append(Stage(f'test/{run.name}', [PY, tool('pose_test'), run.config, ckpt, '--work-dir',
+                                                run.dir / 'test', '--cfg-options', *data_opts,
+                                                *opts.finetune_options, f'test_evaluator.pred_json={pred}'],
+                           run.dir / 'test', pred, deps=(finetunes[-1].name,)))
+    # launch priority: pretraining (the critical path), then what each finished pretraining unlocks
+    return pretrains + exports + probes + finetunes + tests
+
+
+# -- the paper-scale protocol (tools/reproduce.py) ---------------------------------------------------------
+
+PAPER_BATCH = 2048  # effective pretraining batch
+PRETRAIN_PER_GPU = 128  # the paper configs' batch per GPU
+
+FREIHAND_ONLY = """# Written by tools/reproduce.py: {base_name} without YouTube3DHands (FreiHAND training images only).
+_base_ = [{base!r}]
+custom_imports = dict(imports=['peclr_mm.selfsup'], allow_failed_imports=False)
+
+train_dataloader = dict(dataset=dict(
+    _delete_=True, type='FreiHandImages', data_root={data_root!r}, versions={versions!r},
+    pipeline={{{{_base_.train_pipeline}}}}))
+"""
+
+
+def launcher(gpus: int, script: Path) -> list[str]:
+    if gpus <= 1:
+        return [PY, str(script)]
+    return [PY, '-m', 'torch.distributed.run', f'--nproc_per_node={gpus}', str(script)]
+
+
+def paper_plan(work_dir: str | Path, data_root: str | Path, yt3dh_root: str | Path | None = None,
+               arch: str = 'rn50', gpus: int = 8, fractions: Sequence[float] = FRACTIONS, seed: int = 0
+               ) -> tuple[list[Stage], dict[Path, str]]:
+    """The paper-scale runs as stages (sequential dependencies as in the demo) and the derived config
+    files to write first."""
+    work = Path(work_dir).resolve()
+    fh = str(Path(data_root).resolve()) + '/'
+    files: dict[Path, str] = {}
+    plan: list[Stage] = []
+    dist = ['--launcher', 'pytorch'] if gpus > 1 else []
+    if PAPER_BATCH % (gpus * PRETRAIN_PER_GPU):
+        raise ValueError(f'--gpus {gpus}: {PAPER_BATCH} is not a multiple of {gpus} x {PRETRAIN_PER_GPU}')
+    accumulate = PAPER_BATCH // (gpus * PRETRAIN_PER_GPU)
+    backbones, exports = {}, {}
+    for algo in ('peclr', 'simclr'):
+        cfg, extra = pretrain_config(algo, arch)
+        out = work / 'pretrain' / algo
+        opts = [f'optim_wrapper.accumulative_counts={accumulate}', f'randomness.seed={seed}', *extra]
+        if yt3dh_root:
+            opts += [f'train_dataloader.dataset.datasets.0.data_root={fh}',
+                     f'train_dataloader.dataset.datasets.1.data_root={Path(yt3dh_root).resolve()}/']
+        else:
+            derived = work / 'configs' / cfg.name.replace('freihand-yt3dh', 'freihand')
+            files[derived] = FREIHAND_ONLY.format(base_name=cfg.name, base=str(cfg), data_root=fh, versions=VERSIONS)
+            cfg = derived
+        if gpus == 1:  # SyncBN needs a process group
+            opts += ['model.backbone.norm_cfg.type=BN', 'model.neck.norm_cfg.type=BN1d']
+        ckpt = out / 'epoch_100.pth'
+        plan.append(Stage(f'pretrain/{algo}', [*launcher(gpus, tool('pretrain_train')), str(cfg), '--work-dir',
+                                               str(out), *dist, '--cfg-options', *opts], out, ckpt))
+        backbones[algo] = out / 'backbone.pth'
+        exports[algo] = f'export/{algo}'
+        plan.append(Stage(exports[algo], [PY, str(tool('export')), str(ckpt), str(backbones[algo])],
+                          out / 'export', backbones[algo], deps=(f'pretrain/{algo}',)))
+    for fraction in fractions:
+        for init in INITS:
+            name = run_name(init, fraction)
+            cfg = finetune_config(init, fraction, arch)
+            out = work / 'finetune' / name
+            data = [f'{split}_dataloader.dataset.data_root={fh}' for split in ('train', 'val', 'test')]
+            opts = [*data, f'randomness.seed={seed}']
+            if fraction != 1.0:
+                opts += [f'train_dataloader.dataset.label_fraction={fraction}', f'train_dataloader.dataset.seed={seed}']
+            deps: tuple[str, ...] = ()
+            if init != 'scratch':
+                opts.append(f'model.backbone.init_cfg.checkpoint={backbones[init]}')
+                deps = (exports[init],)
+            scale = ['--auto-scale-lr'] if gpus != 8 else []
+            ckpt = out / 'epoch_100.pth'
+            plan.append(Stage(f'finetune/{name}', [*launcher(gpus, tool('pose_train')), str(cfg), '--work-dir',
+                                                   str(out), *dist, *scale, '--cfg-options', *opts],
+                              out, ckpt, deps=deps))
+            pred = out / 'pred.json'
+            plan.append(Stage(f'test/{name}', [PY, str(tool('pose_test')), str(cfg), str(ckpt), '--work-dir',
+                                               str(out / 'test'), '--cfg-options', f'test_dataloader.dataset.data_root={fh}',
+                                               f'test_evaluator.pred_json={pred}'],
+                              out / 'test', pred, deps=(f'finetune/{name}',)))
+    return plan, files

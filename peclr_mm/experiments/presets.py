@@ -1,0 +1,52 @@
+"""Sizes of a demo run: one :class:`Preset` per ``--preset`` (``quick``, ``full``, ``long``).
+
+Another engineer tunes the budgets; change the numbers here (and the recipes in ``configs/demo/``), nowhere
+else: the iteration counts reach the configs through :func:`peclr_mm.experiments.plan.schedule_options`.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """Sizes of one demo run. Full: measured ~0.28 s per pretraining iteration (batch 64, two 64 px views)
+    and ~0.12 s per fine-tuning iteration (batch 32) on one core of the 2-core machine."""
+
+    num_train: int  # synthetic training samples (4 images each)
+    num_eval: int  # synthetic evaluation samples
+    pretrain_iters: int
+    finetune_iters: int
+    log_interval: int
+    seeds: tuple[int, ...] = (0, 1, 2)  # pretraining + probe + 100 % fine-tuning seeds
+    low_label_seeds: int | None = 1  # how many of the seeds (the first ones) also run fractions < 1; None: all
+    probe_train: int | None = None  # training images of the linear probe (None: all)
+    jobs: int = 2  # stages run at once (each with one compute thread)
+    num_pictures: int = 3  # prediction pictures (evaluation samples) per model
+
+    def seeds_for(self, fraction: float) -> tuple[int, ...]:
+        """The seeds that fine-tune at ``fraction`` of the labels (all seeds at 100 %)."""
+        if fraction >= 1.0 or self.low_label_seeds is None:
+            return self.seeds
+        return self.seeds[:self.low_label_seeds]
+
+
+PRESETS = {
+    'quick': Preset(num_train=160, num_eval=48, pretrain_iters=16, finetune_iters=24, log_interval=8,
+                    seeds=(0, 1), low_label_seeds=1, num_pictures=2),
+    'full': Preset(num_train=2000, num_eval=500, pretrain_iters=500, finetune_iters=600, log_interval=50,
+                   seeds=(0, 1, 2), low_label_seeds=1, probe_train=4000),
+    'long': Preset(num_train=2000, num_eval=500, pretrain_iters=1500, finetune_iters=2000, log_interval=100,
+                   seeds=(0, 1, 2), low_label_seeds=None, probe_train=4000),
+}
+
+
+def resolve(name: str, **overrides) -> Preset:
+    """``PRESETS[name]`` with the fields in ``overrides`` that are not None replaced."""
+    if name not in PRESETS:
+        raise ValueError(f'unknown preset {name!r}; choose from {sorted(PRESETS)}')
+    fields = {f.name for f in dataclasses.fields(Preset)}
+    bad = set(overrides) - fields
+    if bad:
+        raise ValueError(f'not preset fields: {sorted(bad)}')
+    return dataclasses.replace(PRESETS[name], **{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,433 @@
+"""The demo's report: ``results.md``, ``results.json``, ``results.png``, ``equivariance.png`` and the
+prediction pictures, from a work dir's own files (:mod:`.results`) and statistics over seeds (:mod:`.stats`).
+
+The tables show ``FreiHandMetric``'s numbers as ``tools/test.py`` logged them; the PCK curves and the
+pictures' per-sample errors come from ``pred.json`` with :mod:`peclr_mm.freihand_eval`. Every file is
+written atomically.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..fileio import atomic_write, atomic_write_json, atomic_write_text
+from ..freihand_eval import align_w_scale, point_errors
+from ..geometry import SKELETON, project
+from . import results as R
+from .plan import ALGOS, pct
+from .stats import Paired, paired, summarize
+
+LABELS = {'scratch': 'scratch', 'simclr': 'SimCLR', 'peclr': 'PeCLR'}
+PROBE_LABELS = {'scratch': 'random weights', 'simclr': 'SimCLR', 'peclr': 'PeCLR'}
+COLORS = {'scratch': '#7f7f7f', 'simclr': '#1f77b4', 'peclr': '#d62728'}
+PAIRS = (('peclr', 'simclr'), ('peclr', 'scratch'), ('simclr', 'scratch'))
+PROBE_NAMES = {'uv_px': 'probe uv error (px)', 'PA-EPE': 'probe PA-EPE (mm)', 'RR-EPE': 'probe root-relative EPE (mm)'}
+
+
+def _pct_label(fraction: float) -> str:
+    return f'{round(fraction * 100)} %'
+
+
+# -- numbers ---------------------------------------------------------------------------------------------
+
+def summarize_runs(runs: Sequence[dict], probes: dict, mean_pose: dict, equivariance: dict, reference: dict,
+                   inits: Sequence[str], fractions: Sequence[float]) -> dict:
+    """Everything the report states, as numbers: per cell mean ± sd over seeds, paired differences,
+    the probe, the equivariance at the last logged iteration."""
+    cells = {}
+    for f in fractions:
+        for init in inits:
+            per_seed = {r['seed']: r['metrics'] for r in runs if r['init'] == init and r['fraction'] == f}
+            if per_seed:
+                cells[init, f] = per_seed
+    comparisons = []  # (measure, a, b, Paired); lower is better for every measure here
+    for f in fractions:
+        for a, b in PAIRS:
+            if (a, f) in cells and (b, f) in cells:
+                comparisons.append((f'fine-tuning PA-EPE (mm), {_pct_label(f)} labels', a, b, paired(
+                    {s: m['PA-EPE'] for s, m in cells[a, f].items()},
+                    {s: m['PA-EPE'] for s, m in cells[b, f].items()})))
+    for key in ('uv_px', 'PA-EPE'):
+        for a, b in PAIRS:
+            if a in probes and b in probes:
+                comparisons.append((PROBE_NAMES[key], a, b, paired({s: p[key] for s, p in probes[a].items()},
+                                                                   {s: p[key] for s, p in probes[b].items()})))
+    last = {algo: {s: recs[-1] for s, recs in per_seed.items() if recs} for algo, per_seed in equivariance.items()}
+    gap_pair = None
+    if 'peclr' in last and 'simclr' in last:
+        gap_pair = paired({s: r['eval_gap'] for s, r in last['peclr'].items()},
+                          {s: r['eval_gap'] for s, r in last['simclr'].items()})
+    return dict(cells=cells, comparisons=comparisons, probes=probes, mean_pose=mean_pose, last_gap=last,
+                gap_pair=gap_pair, reference=reference)
+
+
+def _beats(values: dict, ref: float | dict) -> tuple[int, int]:
+    """(seeds below the reference, seeds): ``ref`` one number or one per seed."""
+    below = sum(v < (ref[s] if isinstance(ref, dict) else ref) for s, v in values.items())
+    return below, len(values)
+
+
+def conclusions(summary: dict) -> tuple[list[str], list[str]]:
+    """Bullets of "what this run shows" and "does not show", generated from the numbers with the rule of
+    :class:`~.stats.Paired` (an ordering only where every seed agrees and |mean| > 2 standard errors)."""
+    shows, not_shows = [], []
+    for measure, a, b, p in summary['comparisons']:
+        s = p.summary
+        if p.resolved:
+            better = LABELS[a] if s.mean < 0 else LABELS[b]
+            shows.append(f'{measure}: {better} is lower ({LABELS[a]} − {LABELS[b]} = {s.fmt(2, True)}, '
+                         f'{p.agree}/{p.n} seeds agree, mean beyond 2 standard errors).')
+        else:
+            why = 'one seed' if p.n < 2 else f'{p.agree}/{p.n} seeds agree in sign, mean {s.fmt(2, True)}'
+            not_shows.append(f'{measure}: {LABELS[a]} vs {LABELS[b]} not resolved ({why}).')
+    by = {(m, a, b): p for m, a, b, p in summary['comparisons']}
+    for f in sorted({f for _, f in summary['cells']}):
+        m = f'fine-tuning PA-EPE (mm), {_pct_label(f)} labels'
+        ps, sp = by.get((m, 'peclr', 'simclr')), by.get((m, 'simclr', 'scratch'))
+        if ps and sp:
+            ok = ps.resolved and sp.resolved and ps.summary.mean < 0 and sp.summary.mean < 0
+            (shows if ok else not_shows).append(
+                f'The paper\'s ordering PeCLR < SimCLR < scratch at {_pct_label(f)} labels is '
+                + ('shown (both steps resolved).' if ok else 'not shown by this run.'))
+    ref = summary['reference']['PA-EPE']
+    for f in sorted({f for _, f in summary['cells']}):
+        counts = {init: _beats({s: m['PA-EPE'] for s, m in per.items()}, ref)
+                  for (init, g), per in summary['cells'].items() if g == f}
+        good = [LABELS[i] for i, (k, n) in counts.items() if k == n]
+        bad = [f'{LABELS[i]} on {k}/{n} seeds' for i, (k, n) in counts.items() if k < n]
+        if good:
+            shows.append(f'At {_pct_label(f)} labels, {", ".join(good)} beat the image-blind mean pose '
+                         f'({ref:.2f} mm PA-EPE) on every seed.')
+        if bad:
+            not_shows.append(f'At {_pct_label(f)} labels, the mean pose ({ref:.2f} mm PA-EPE) is beaten by '
+                             f'{", ".join(bad)} only.')
+    mp = summary['mean_pose']
+    counts = {init: _beats({s: p['uv_px'] for s, p in per.items()}, {s: v['uv_px'] for s, v in mp.items()})
+              for init, per in summary['probes'].items()}
+    good = [PROBE_LABELS[i] for i, (k, n) in counts.items() if k == n]
+    bad = [f'{PROBE_LABELS[i]} on {k}/{n} seeds' for i, (k, n) in counts.items() if k < n]
+    if good:
+        shows.append(f'Probe uv error below the mean pose\'s on every seed: {", ".join(good)}.')
+    if bad:
+        not_shows.append(f'Probe uv error below the mean pose\'s: {", ".join(bad)} only.')
+    gp: Paired | None = summary['gap_pair']
+    if gp is not None:
+        if gp.resolved and gp.summary.mean > 0:
+            shows.append(f'PeCLR\'s projection is more equivariant than SimCLR\'s at the end of pretraining '
+                         f'(eval gap PeCLR − SimCLR {gp.summary.fmt(3, True)}, {gp.agree}/{gp.n} seeds).')
+        else:
+            not_shows.append(f'Equivariance gap PeCLR − SimCLR {gp.summary.fmt(3, True)} over {gp.n} seed(s): '
+                             'not resolved.')
+    n_max = max((p.n for *_, p in summary['comparisons']), default=0)
+    if 0 < n_max < 3:
+        not_shows.append(f'Strong evidence: with {n_max} seed(s) the 2-standard-error rule is a weak test (the sd '
+                         'itself is poorly estimated); more seeds (--seeds) tighten it.')
+    not_shows.append('Anything about real FreiHAND or the paper\'s scale: synthetic data, a half-width ResNet-18 '
+                     'at 64 px and a CPU budget (tools/reproduce.py runs the paper\'s protocol).')
+    return shows, not_shows
+
+
+# -- results.md ------------------------------------------------------------------------------------------
+
+def markdown(summary: dict, runs: Sequence[dict], settings: dict, walls: dict, total_wall: float) -> str:
+    s = settings
+    seeds = ', '.join(map(str, s['seeds']))
+    low = s.get('low_label_seeds_used') or s['seeds']
+    lines = [
+        '# PeCLR vs SimCLR vs scratch — synthetic FreiHAND demo', '',
+        f'Command: `{s["command"]}`. Preset **{s["preset"]}**, seeds **{seeds}** (label fractions below 100 %: '
+        f'seeds {", ".join(map(str, low))}), **{s["jobs"]}** stages at once; wall time of this invocation '
+        f'**{total_wall:.0f} s**, sum of stage times **{sum(walls.values()):.0f} s**.', '',
+        f'Synthetic FreiHAND: {s["num_train"]} training samples x 4 versions (unlabeled for pretraining), '
+        f'{s["num_eval"]} evaluation samples. Half-width ResNet-18 at 64 px; pretraining {s["pretrain_iters"]} '
+        f'iterations for PeCLR and SimCLR alike; fine-tuning {s["finetune_iters"]} iterations for every '
+        'initialisation, label fraction and seed; last checkpoint tested on the evaluation split with '
+        '`FreiHandMetric`. Per seed, the seed sets the pretraining, the probe, the fine-tuning randomness and '
+        'the label subset; fine-tuning starts from that seed\'s backbone.', '',
+        '## Fine-tuning (mean ± sd over seeds)', '',
+        '| init | labels | n | EPE (mm) ↓ | PA-EPE (mm) ↓ | AUC 0-50 mm ↑ | PA-AUC ↑ |',
+        '| --- | ---: | ---: | ---: | ---: | ---: | ---: |']
+    for (init, f), per_seed in summary['cells'].items():
+        cells = [summarize(m[k] for m in per_seed.values()).fmt(4 if 'AUC' in k else 2) for k in R.METRICS]
+        lines.append(f'| {LABELS[init]} | {_pct_label(f)} | {len(per_seed)} | ' + ' | '.join(cells) + ' |')
+    r = summary['reference']
+    lines += ['', f'Reference (no model): the mean training pose at the ground-truth root gives EPE {r["EPE"]:.2f} '
+              f'mm, PA-EPE {r["PA-EPE"]:.2f} mm, AUC {r["AUC"]:.4f}, PA-AUC {r["PA-AUC"]:.4f}; a model has '
+              'learned pose from the images only where it beats this.', '',
+              '### Per run', '',
+              '| init | labels | seed | EPE (mm) | PA-EPE (mm) | AUC | PA-AUC | fine-tune wall (s) |',
+              '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |']
+    for run in runs:
+        m = run['metrics']
+        wall = run.get('finetune_wall_s')
+        lines.append(f'| {LABELS[run["init"]]} | {_pct_label(run["fraction"])} | {run["seed"]} | {m["EPE"]:.2f} | '
+                     f'{m["PA-EPE"]:.2f} | {m["AUC"]:.4f} | {m["PA-AUC"]:.4f} | '
+                     + (f'{wall:.0f}' if wall is not None else '') + ' |')
+    if summary['probes']:
+        mp = summary['mean_pose']
+        lines += ['', '## Linear probe of the frozen backbones (mean ± sd over seeds)', '',
+                  'Ridge regression from globally pooled features onto the 2.5-D targets (`tools/linear_probe.py`; '
+                  'penalty chosen on held-out training samples), scored on the evaluation split.', '',
+                  '| backbone | n | uv error (px) ↓ | PA-EPE (mm) ↓ | root-relative EPE (mm) ↓ |',
+                  '| --- | ---: | ---: | ---: | ---: |',
+                  f'| mean training pose | {len(mp)} | ' + ' | '.join(
+                      summarize(v[k] for v in mp.values()).fmt(2) for k in R.PROBE_METRICS) + ' |']
+        for init, per_seed in summary['probes'].items():
+            lines.append(f'| {PROBE_LABELS[init]} | {len(per_seed)} | ' + ' | '.join(
+                summarize(p[k] for p in per_seed.values()).fmt(2) for k in R.PROBE_METRICS) + ' |')
+    if summary['comparisons']:
+        lines += ['', '## Paired comparisons (per seed, lower is better)', '',
+                  'A − B on each seed (same seed: same data order, label subset and fine-tuning randomness); '
+                  'mean ± sd over seeds. Resolved: every seed agrees in sign and |mean| > 2 standard errors.', '',
+                  '| measure | A − B | per seed | mean ± sd | n | sign / size |', '| --- | --- | --- | ---: | ---: | --- |']
+        for measure, a, b, p in summary['comparisons']:
+            per = ', '.join(f's{s}: {d:+.2f}' for s, d in zip(p.seeds, p.diffs))
+            lines.append(f'| {measure} | {LABELS[a]} − {LABELS[b]} | {per} | {p.summary.fmt(2, True)} | {p.n} | '
+                         f'{p.sign_line()} |')
+    if summary['last_gap']:
+        lines += ['', '## Equivariance of the pretraining projection (last logged values, mean ± sd over seeds)', '',
+                  '`EquivarianceMonitorHook`, eval-mode BN: mean positive-pair cosine with the views\' rotation and '
+                  'translation undone minus without (positive: the latent moves with the image; an invariant '
+                  'latent gives a negative value set by the augmentation ranges). Curves: `equivariance.png`.', '',
+                  '| algorithm | n | iteration | gap | undone | raw | feature rank |',
+                  '| --- | ---: | ---: | ---: | ---: | ---: | ---: |']
+        for algo, per_seed in summary['last_gap'].items():
+            recs = list(per_seed.values())
+            step = ', '.join(sorted({str(x['step']) for x in recs}))
+            lines.append(f'| {LABELS[algo]} | {len(recs)} | {step} | '
+                         + ' | '.join(summarize(x[k] for x in recs if k in x).fmt(1 if k == 'eval_feat_rank' else 3,
+                                                                                  k == 'eval_gap')
+                                      for k in ('eval_gap', 'eval_undone', 'eval_raw', 'eval_feat_rank')) + ' |')
+        gp = summary['gap_pair']
+        if gp is not None:
+            lines += ['', f'Paired PeCLR − SimCLR gap: {gp.summary.fmt(3, True)} ('
+                      + ', '.join(f's{s}: {d:+.3f}' for s, d in zip(gp.seeds, gp.diffs)) + f'); {gp.sign_line()}.']
+    shows, not_shows = conclusions(summary)
+    lines += ['', '## What this run shows / does not show', '',
+              'Generated from the numbers above: an ordering is claimed only when every seed agrees in sign and '
+              'the mean difference exceeds 2 standard errors.', '', '**Shows:**', '']
+    lines += [f'- {x}' for x in shows] or ['- nothing at this rule']
+    lines += ['', '**Does not show:**', ''] + [f'- {x}' for x in not_shows]
+    lines += ['', '## Wall time per stage (s)', '', '| stage | wall (s) |', '| --- | ---: |']
+    lines += [f'| {k} | {v:.0f} |' for k, v in walls.items()]
+    lines += [f'| **sum of stages** | **{sum(walls.values()):.0f}** |',
+              f'| this invocation ({s["jobs"]} at once; skipped stages cost ~0) | {total_wall:.0f} |', '']
+    for extra in ('pretrain_options', 'peclr_options', 'finetune_options'):
+        if s.get(extra):
+            lines.append(f'{extra}: `{" ".join(s[extra])}`  ')
+    return '\n'.join(lines) + '\n'
+
+
+# -- plots -----------------------------------------------------------------------------------------------
+
+def _plt():
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _save_fig(fig, path: Path) -> None:
+    atomic_write(path, lambda f: fig.savefig(f, format='png', dpi=110, bbox_inches='tight'), binary=True)
+
+
+def _bars(ax, groups: Sequence[str], series: dict, ref: float | None, title: str) -> None:
+    """Grouped bars (mean) with sd error bars and a point per seed; ``series``: init -> per group a list of
+    per-seed values."""
+    inits = list(series)
+    width = 0.8 / max(1, len(inits))
+    for k, init in enumerate(inits):
+        x = np.arange(len(groups)) + (k - (len(inits) - 1) / 2) * width
+        vals = series[init]
+        means = [np.mean(v) if v else np.nan for v in vals]
+        sds = [np.std(v, ddof=1) if len(v) > 1 else 0.0 for v in vals]
+        ax.bar(x, means, width, yerr=sds, capsize=3, color=COLORS[init], alpha=0.8, label=LABELS[init])
+        for xi, v in zip(x, vals):
+            ax.plot([xi] * len(v), v, 'o', ms=3.5, color='k', alpha=0.7, zorder=3)
+    if ref is not None:
+        ax.axhline(ref, color='k', ls=':', lw=1, label='mean pose (no model)')
+    ax.set_xticks(np.arange(len(groups)), groups)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, loc='lower right')
+
+
+def plot_results(summary: dict, curves: dict, runs: Sequence[dict], inits, fractions, path: Path) -> None:
+    """results.png: fine-tuning PA-EPE and the probe as bars (mean, sd over seeds, a point per seed) with the
+    mean-pose reference, and the Procrustes-aligned PCK curves (mean over seeds)."""
+    plt = _plt()
+    fig, axes = plt.subplots(2, 2, figsize=(12, 9))
+    cells = summary['cells']
+    present = [f for f in fractions if any((i, f) in cells for i in inits)]
+    _bars(axes[0, 0], [f'{_pct_label(f)} labels' for f in present],
+          {i: [[m['PA-EPE'] for m in cells.get((i, f), {}).values()] for f in present] for i in inits},
+          summary['reference']['PA-EPE'], 'Fine-tuning PA-EPE (mm, lower is better; sd over seeds)')
+    ax = axes[0, 1]
+    styles = dict(zip(fractions, ('--', '-', ':', '-.')))
+    for f in present:
+        for init in inits:
+            names = [r['name'] for r in runs if r['init'] == init and r['fraction'] == f]
+            if not names:
+                continue
+            t = np.asarray(curves[names[0]]['thresholds_mm'])
+            pck = np.mean([curves[n]['pck_aligned'] for n in names], axis=0)
+            ax.plot(t, pck, styles[f], color=COLORS[init], label=f'{LABELS[init]} {_pct_label(f)} (n={len(names)})')
+    ax.set_xlabel('threshold (mm)')
+    ax.set_ylabel('fraction of joints within threshold')
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.set_title('PCK 3-D, Procrustes-aligned (mean over seeds)', fontsize=10)
+    ax.legend(fontsize=7)
+    probes, mp = summary['probes'], summary['mean_pose']
+    for ax, key in ((axes[1, 0], 'uv_px'), (axes[1, 1], 'PA-EPE')):
+        if probes:
+            _bars(ax, [PROBE_NAMES[key]], {i: [[p[key] for p in probes[i].values()]] for i in inits if i in probes},
+                  float(np.mean([v[key] for v in mp.values()])) if mp else None,
+                  f'Linear probe: {PROBE_NAMES[key]} (lower is better)')
+            lo = min(min(p[key] for p in per.values()) for per in probes.values())
+            ax.set_ylim(0.9 * lo, None)  # the differences are small against the values
+        else:
+            ax.axis('off')
+    fig.suptitle('Synthetic FreiHAND: init x label fraction, over seeds')
+    _save_fig(fig, path)
+    plt.close(fig)
+
+
+def plot_equivariance(equivariance: dict, path: Path) -> None:
+    """equivariance.png: eval-mode gap against pretraining iteration; a thin line per algorithm and seed, a
+    thick one for the mean over seeds (at the iterations all seeds logged)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for algo, per_seed in equivariance.items():
+        curves = {}
+        for seed, recs in per_seed.items():
+            recs = [r for r in recs if r['step'] > 0] or recs  # iteration 0: random weights, off the scale
+            curves[seed] = {r['step']: r['eval_gap'] for r in recs}
+            ax.plot(list(curves[seed]), list(curves[seed].values()), '-', lw=0.8, alpha=0.6, color=COLORS[algo])
+        steps = sorted(set.intersection(*(set(c) for c in curves.values()))) if curves else []
+        if steps:
+            ax.plot(steps, [np.mean([c[t] for c in curves.values()]) for t in steps], 'o-', lw=2.5,
+                    color=COLORS[algo], label=f'{LABELS[algo]} (mean of {len(curves)} seeds)')
+    ax.axhline(0.0, color='k', lw=0.8)
+    ax.set_xlabel('pretraining iteration')
+    ax.set_ylabel('cos(undone) - cos(raw), eval BN')
+    ax.set_title('Equivariance of the projection (positive: equivariant)')
+    ax.legend()
+    _save_fig(fig, path)
+    plt.close(fig)
+
+
+def _draw_skeleton_2d(ax, uv: np.ndarray, color: str, label: str) -> None:
+    for k, (a, b) in enumerate(SKELETON):
+        ax.plot(uv[[a, b], 0], uv[[a, b], 1], '-', color=color, lw=1.8, label=label if k == 0 else None)
+    ax.scatter(uv[:, 0], uv[:, 1], s=8, color=color, zorder=3)
+
+
+def _draw_skeleton_3d(ax, xyz_mm: np.ndarray, color: str, label: str) -> None:
+    for k, (a, b) in enumerate(SKELETON):
+        ax.plot(xyz_mm[[a, b], 0], xyz_mm[[a, b], 2], -xyz_mm[[a, b], 1], '-', color=color, lw=1.8,
+                label=label if k == 0 else None)
+
+
+def plot_predictions(run: dict, data_root: Path, gt: np.ndarray, K: np.ndarray, ids: list[int], path: Path) -> None:
+    """One figure per model: per sample, the 2-D overlay (prediction projected with K) and a 3-D view
+    (root-relative joints, mm) of prediction vs ground truth."""
+    import cv2
+    plt = _plt()
+    pred = R.load_pred(Path(run['dir']) / 'pred.json', len(gt))
+    fig = plt.figure(figsize=(7.5, 3.4 * len(ids)))
+    for row, i in enumerate(ids):
+        img_path = data_root / 'evaluation' / 'rgb' / f'{i:08d}.jpg'
+        img = cv2.imread(str(img_path))
+        if img is None:
+            raise FileNotFoundError(f'{img_path}: evaluation image missing or unreadable')
+        err = point_errors(gt[i], pred[i])[0].mean() * 1000
+        al, _ = align_w_scale(gt[i], pred[i])
+        pa = point_errors(gt[i], al)[0].mean() * 1000
+        ax = fig.add_subplot(len(ids), 2, 2 * row + 1)
+        ax.imshow(img[..., ::-1])
+        _draw_skeleton_2d(ax, project(gt[i], K[i]), '#00c000', 'ground truth')
+        _draw_skeleton_2d(ax, project(pred[i], K[i]), '#e00000', 'prediction')
+        ax.set_xlim(0, img.shape[1])
+        ax.set_ylim(img.shape[0], 0)
+        ax.axis('off')
+        ax.set_title(f'eval #{i}: EPE {err:.1f} mm, PA-EPE {pa:.1f} mm', fontsize=9)
+        if row == 0:
+            ax.legend(fontsize=7, loc='lower left')
+        ax3 = fig.add_subplot(len(ids), 2, 2 * row + 2, projection='3d')
+        _draw_skeleton_3d(ax3, (gt[i] - gt[i, :1]) * 1000, '#00c000', 'ground truth')
+        _draw_skeleton_3d(ax3, (pred[i] - pred[i, :1]) * 1000, '#e00000', 'prediction')
+        both = np.concatenate([gt[i] - gt[i, :1], pred[i] - pred[i, :1]]) * 1000
+        centre, half = (both.max(0) + both.min(0)) / 2, (both.max(0) - both.min(0)).max() / 2 + 5
+        ax3.set_xlim(centre[0] - half, centre[0] + half)  # equal scale on all axes: true hand proportions
+        ax3.set_ylim(centre[2] - half, centre[2] + half)
+        ax3.set_zlim(-centre[1] - half, -centre[1] + half)
+        ax3.set_box_aspect((1, 1, 1))
+        ax3.set_xlabel('x (mm)', fontsize=7)
+        ax3.set_ylabel('z (mm)', fontsize=7)
+        ax3.set_zlabel('-y (mm)', fontsize=7)
+        ax3.tick_params(labelsize=6)
+        ax3.set_title('root-relative 3-D', fontsize=9)
+    fig.suptitle(f'{LABELS[run["init"]]} init, {_pct_label(run["fraction"])} labels, seed {run["seed"]} '
+                 '(green: ground truth, red: prediction)', fontsize=10)
+    _save_fig(fig, path)
+    plt.close(fig)
+
+
+# -- all of it -------------------------------------------------------------------------------------------
+
+def _jsonable_summary(summary: dict) -> dict:
+    def stat(values):
+        return summarize(values).to_dict()
+    return dict(
+        cells=[dict(init=i, label_fraction=f, **{k: stat(m[k] for m in per.values()) for k in R.METRICS},
+                    seeds=sorted(per)) for (i, f), per in summary['cells'].items()],
+        comparisons=[dict(measure=m, a=a, b=b, **p.to_dict()) for m, a, b, p in summary['comparisons']],
+        probe={i: {k: stat(p[k] for p in per.values()) for k in R.PROBE_METRICS} for i, per in summary['probes'].items()},
+        probe_mean_pose={k: stat(v[k] for v in summary['mean_pose'].values()) for k in R.PROBE_METRICS}
+        if summary['mean_pose'] else {},
+        equivariance_last={a: {k: stat(r[k] for r in per.values() if k in r) for k in R.GAP_KEYS}
+                           for a, per in summary['last_gap'].items()},
+        equivariance_paired=summary['gap_pair'].to_dict() if summary['gap_pair'] else None)
+
+
+def write_report(work: Path, data_root: Path, settings: dict, walls: dict, total_wall: float,
+                 runs: Sequence[dict], num_pictures: int = 3) -> dict:
+    """Write results.md / results.json / results.png / equivariance.png / predictions/*.png under ``work``.
+    ``runs``: one dict per fine-tuning run with ``init``, ``fraction``, ``seed``, ``name``, ``dir``,
+    ``metrics`` (FreiHandMetric's, from :func:`.results.read_test_metrics`) and optionally
+    ``finetune_wall_s`` / ``config``."""
+    work, data_root = Path(work), Path(data_root)
+    inits = [i for i in LABELS if i in settings['inits']]
+    fractions = list(settings['fractions'])
+    seeds = list(settings['seeds'])
+    gt, K = R.load_eval_gt(data_root)
+    curves = R.pck_curves(runs, gt)
+    reference = R.mean_pose_reference(data_root, gt)
+    pr = R.collect_probes(work, inits, seeds)
+    equivariance = R.collect_equivariance(work, [a for a in ALGOS if a in inits], seeds)
+    summary = summarize_runs(runs, pr['probes'], pr['mean_pose'], equivariance, reference, inits, fractions)
+    md = work / 'results.md'
+    atomic_write_text(md, markdown(summary, runs, settings, walls, total_wall))
+    atomic_write_json(work / 'results.json', dict(
+        settings=settings, walls_s=walls, total_wall_s=total_wall, sum_stage_wall_s=sum(walls.values()),
+        results=[dict(init=r['init'], label_fraction=r['fraction'], seed=r['seed'], name=r['name'],
+                      config=r.get('config'), **r['metrics'], finetune_wall_s=r.get('finetune_wall_s'))
+                 for r in runs],
+        summary=_jsonable_summary(summary), pck=curves, mean_pose_reference=reference,
+        linear_probe={i: {str(s): p for s, p in per.items()} for i, per in pr['probes'].items()},
+        equivariance={a: {str(s): recs for s, recs in per.items()} for a, per in equivariance.items()}))
+    if equivariance:
+        plot_equivariance(equivariance, work / 'equivariance.png')
+    png = work / 'results.png'
+    plot_results(summary, curves, runs, inits, fractions, png)
+    first = seeds[0]
+    ids = sorted(np.random.default_rng(first).choice(len(gt), min(num_pictures, len(gt)), replace=False).tolist())
+    pictures = []
+    for r in runs:
+        if r['seed'] == first:
+            p = work / 'predictions' / f'{r["init"]}_{pct(r["fraction"])}.png'
+            plot_predictions(r, data_root, gt, K, ids, p)
+            pictures.append(p)
+    return dict(md=md, png=png, pictures=pictures, summary=summary)

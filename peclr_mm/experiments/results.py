@@ -1,0 +1,118 @@
+"""Results of a demo work dir, read from the runs' own files (no log scraping):
+
+- fine-tuning: the metrics mmengine's ``LoggerHook`` wrote for the test run
+  (``finetune/<run>/test/<stamp>/<stamp>.json``, ``freihand/*`` keys of ``FreiHandMetric``), and the
+  submission it wrote (``pred.json``, read with :func:`peclr_mm.freihand.read_submission`);
+- linear probe: ``probe/<init>_s<seed>/probe.json`` (``tools/linear_probe.py``);
+- equivariance: ``equivariance/*`` records of ``pretrain/<algo>_s<seed>/<stamp>/vis_data/scalars.json``.
+
+Errors (EPE, PCK) come from :mod:`peclr_mm.freihand_eval`, the metric's own numpy core.
+"""
+from __future__ import annotations
+
+import glob
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..fileio import load_scalars
+from ..freihand import annotation_file, read_field, read_submission
+from ..freihand_eval import align_w_scale, epe_auc, point_errors
+from .plan import seeded
+
+METRICS = ('EPE', 'PA-EPE', 'AUC', 'PA-AUC')
+PROBE_METRICS = ('uv_px', 'PA-EPE', 'RR-EPE')
+GAP_KEYS = ('eval_gap', 'eval_undone', 'eval_raw', 'train_gap', 'eval_feat_rank')
+
+
+def read_test_metrics(test_dir: Path) -> dict:
+    """``freihand/*`` metrics (prefix dropped) of the newest test run: ``<test_dir>/<stamp>/<stamp>.json``."""
+    files = sorted(glob.glob(str(Path(test_dir) / '*' / '*.json')))
+    if not files:
+        raise FileNotFoundError(f'{test_dir}: no test metrics json found')
+    last = Path(files[-1]).read_text().strip().splitlines()[-1]
+    metrics = {k.split('/', 1)[1]: v for k, v in json.loads(last).items() if k.startswith('freihand/')}
+    if not metrics:
+        raise ValueError(f'{files[-1]}: no freihand/* metrics in the last line')
+    return metrics
+
+
+def load_eval_gt(data_root: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 21, 3) metres and (N, 3, 3) intrinsics of the evaluation split."""
+    xyz = read_field(annotation_file(data_root, 'evaluation', 'xyz'), 'xyz')
+    return xyz, read_field(annotation_file(data_root, 'evaluation', 'K'), 'K', length=len(xyz))
+
+
+def load_pred(path: Path, n: int) -> np.ndarray:
+    """Predicted joints (N, 21, 3) of a Codalab ``pred.json``."""
+    return read_submission(path, n)[0]
+
+
+def scores(gt: np.ndarray, pred: np.ndarray) -> dict:
+    """EPE / PA-EPE (mm), AUC / PA-AUC and the PCK curves of predictions, with the metric's numpy core."""
+    aligned, _ = align_w_scale(gt, pred)
+    plain, al = epe_auc(point_errors(gt, pred)), epe_auc(point_errors(gt, aligned))
+    return dict(EPE=plain.mean * 1000, **{'PA-EPE': al.mean * 1000}, AUC=plain.auc, **{'PA-AUC': al.auc},
+                thresholds_mm=(plain.thresholds * 1000).tolist(), pck=plain.pck_curve.tolist(),
+                pck_aligned=al.pck_curve.tolist())
+
+
+def mean_pose_reference(data_root: Path, gt: np.ndarray) -> dict:
+    """Scores of an image-blind predictor: the mean root-relative training pose, placed at each sample's
+    ground-truth root. A model has learned something from the images only where it beats this."""
+    train = read_field(annotation_file(data_root, 'training', 'xyz'), 'xyz')
+    mean = (train - train[:, :1]).mean(0)
+    s = scores(gt, mean[None] + gt[:, :1])
+    return {k: s[k] for k in METRICS}
+
+
+def pck_curves(runs: Sequence[dict], gt: np.ndarray, tol: float = 1e-3) -> dict:
+    """Per run (``name``): the PCK curves from its ``pred.json``; checks that the numpy core reproduces the
+    metric's EPE / PA-EPE on the same file (they must agree: same predictions, same code)."""
+    curves = {}
+    for r in runs:
+        s = scores(gt, load_pred(Path(r['dir']) / 'pred.json', len(gt)))
+        for key in ('EPE', 'PA-EPE'):
+            if abs(s[key] - r['metrics'][key]) > tol:
+                raise ValueError(f'{r["dir"]}: {key} from pred.json {s[key]:.4f} != FreiHandMetric '
+                                 f'{r["metrics"][key]:.4f}')
+        curves[r['name']] = dict(thresholds_mm=s['thresholds_mm'], pck=s['pck'], pck_aligned=s['pck_aligned'],
+                                 epe_mm=s['EPE'], pa_epe_mm=s['PA-EPE'])
+    return curves
+
+
+def collect_probes(work: Path, inits: Sequence[str], seeds: Sequence[int]) -> dict:
+    """``{init: {seed: probe scores}}`` and ``{'mean_pose': {seed: scores}}`` from the probes' json files."""
+    probes: dict = {}
+    mean_pose: dict = {}
+    for init in inits:
+        for seed in seeds:
+            path = work / 'probe' / seeded(init, seed) / 'probe.json'
+            if path.exists():
+                rec = json.loads(path.read_text())
+                probes.setdefault(init, {})[seed] = rec['probe']
+                mean_pose.setdefault(seed, rec['mean_pose'])
+    return dict(probes=probes, mean_pose=mean_pose)
+
+
+def collect_equivariance(work: Path, algos: Sequence[str], seeds: Sequence[int]) -> dict:
+    """``{algo: {seed: [{step, eval_gap, ...}]}}`` from the pretraining runs' ``vis_data/scalars.json``."""
+    out: dict = {}
+    for algo in algos:
+        for seed in seeds:
+            d = work / 'pretrain' / seeded(algo, seed)
+            if not d.is_dir() or not list(d.glob('*/vis_data/scalars.json')):
+                continue
+            recs = load_scalars(d, 'equivariance/')
+            out.setdefault(algo, {})[seed] = [
+                dict(step=r['step'], **{k: r[f'equivariance/{k}'] for k in GAP_KEYS if f'equivariance/{k}' in r})
+                for r in recs]
+    return out
+
+
+def stage_wall(out: Path) -> float | None:
+    """The wall time a stage's ``stage.json`` records."""
+    p = Path(out) / 'stage.json'
+    return json.loads(p.read_text())['wall_s'] if p.exists() else None

@@ -1,0 +1,213 @@
+"""peclr_mm.experiments without upstream runs: the stage scheduler (trivial ``python -c`` stages), the
+statistics over seeds, the demo's stage graph and budgets, and the report from a hand-made work dir."""
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from peclr_mm.experiments import plan as P
+from peclr_mm.experiments.presets import PRESETS, resolve
+from peclr_mm.experiments.stages import Stage, StageFailed, run_stages
+from peclr_mm.experiments.stats import paired, summarize
+
+ROOT = Path(__file__).resolve().parents[1]
+PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
+
+
+def _stage(tmp: Path, name: str, seconds: float = 0.0, fail: bool = False, deps=()) -> Stage:
+    """A stage that records its start/end time, sleeps, and writes its done file (or exits 1)."""
+    out = tmp / name
+    done = out / 'done'
+    code = (f'import time, pathlib; t0 = time.time(); time.sleep({seconds}); '
+            + ('raise SystemExit(1)' if fail else f'pathlib.Path({str(done)!r}).write_text("%r %r" % (t0, time.time()))'))
+    return Stage(name, [sys.executable, '-c', code], out, done, deps=tuple(deps))
+
+
+def _interval(stage: Stage) -> tuple[float, float]:
+    a, b = stage.done.read_text().split()
+    return float(a), float(b)
+
+
+def test_scheduler_honours_dependencies_and_job_limit(tmp_path):
+    stages = [_stage(tmp_path, 'a', 0.6), _stage(tmp_path, 'b', 0.6), _stage(tmp_path, 'c', 0.6),
+              _stage(tmp_path, 'd', 0.1, deps=['a']), _stage(tmp_path, 'e', 0.1, deps=['d', 'b'])]
+    walls = run_stages(stages, jobs=2)
+    assert set(walls) == set('abcde') and all(w > 0 for w in walls.values())
+    iv = {s.name: _interval(s) for s in stages}
+    assert iv['d'][0] >= iv['a'][1] and iv['e'][0] >= max(iv['d'][1], iv['b'][1])
+    # at most 2 at once: at every start, fewer than 2 others are running
+    for n, (start, _) in iv.items():
+        assert sum(s < start < e for m, (s, e) in iv.items() if m != n) <= 1, iv
+    assert max(iv['a'][0], iv['b'][0]) < min(iv['a'][1], iv['b'][1])  # a and b did overlap
+    for s in stages:
+        assert json.loads((s.out / 'stage.json').read_text())['cmd'] == [str(c) for c in s.cmd]
+
+
+def test_scheduler_skips_finished_stages_and_force_reruns(tmp_path, capsys):
+    s = _stage(tmp_path, 'x', 0.0)
+    run_stages([s], jobs=1)
+    first = s.done.read_text()
+    run_stages([_stage(tmp_path, 'x', 0.0)], jobs=1)
+    assert '[x] done before' in capsys.readouterr().out and s.done.read_text() == first
+    run_stages([_stage(tmp_path, 'x', 0.0)], jobs=1, force=True)
+    assert s.done.read_text() != first
+
+
+def test_scheduler_failure_stops_launching_and_waits(tmp_path):
+    slow = _stage(tmp_path, 'slow', 1.0)
+    bad = _stage(tmp_path, 'bad', 0.0, fail=True)
+    after = _stage(tmp_path, 'after', 0.0)
+    child = _stage(tmp_path, 'child', 0.0, deps=['bad'])
+    t0 = time.time()
+    with pytest.raises(StageFailed) as err:
+        run_stages([slow, bad, after, child], jobs=2)
+    assert err.value.stage.name == 'bad' and 'exit status 1' in str(err.value)
+    assert slow.done.exists() and time.time() - t0 >= 1.0  # the running stage was waited for
+    assert not after.out.exists() and not child.out.exists()  # nothing launched after the failure
+    assert not (bad.out / 'stage.json').exists()
+
+
+def test_scheduler_rejects_bad_graphs(tmp_path):
+    with pytest.raises(ValueError, match='unknown'):
+        run_stages([_stage(tmp_path, 'a', deps=['zz'])])
+    with pytest.raises(ValueError, match='listed after'):
+        run_stages([_stage(tmp_path, 'a', deps=['b']), _stage(tmp_path, 'b')])
+
+
+def test_stats_mean_sd_and_paired_exact():
+    s = summarize([1.0, 2.0, 4.0])
+    assert s.n == 3 and s.mean == pytest.approx(7 / 3) and s.sd == pytest.approx(math.sqrt(7 / 3))
+    assert s.fmt(2) == '2.33 ± 1.53' and summarize([5.0]).fmt(2) == '5.00' and summarize([]).fmt() == ''
+    per_seed = {'peclr': {0: 30.0, 1: 31.0, 2: 29.5}, 'simclr': {0: 31.0, 1: 32.5, 2: 30.0}}
+    p = paired(per_seed['peclr'], per_seed['simclr'])
+    assert p.seeds == (0, 1, 2) and p.diffs == (-1.0, -1.5, -0.5)
+    assert p.summary.mean == pytest.approx(-1.0) and p.summary.sd == pytest.approx(0.5)
+    # |mean| / se = 1 / (0.5 / sqrt 3) = 3.46 > 2 and all three negative: resolved
+    assert p.agree == 3 and p.resolved and '3/3 seeds agree' in p.sign_line() and '3.5 standard errors' in p.sign_line()
+    q = paired({0: 1.0, 1: 2.0, 2: 3.0}, {0: 1.5, 1: 1.0, 2: 3.1})  # -0.5, +1.0, -0.1: mixed signs
+    assert q.diffs == pytest.approx((-0.5, 1.0, -0.1)) and q.agree == 1 and not q.resolved
+    r = paired({0: 1.0, 1: 1.0, 3: 9.0}, {0: 2.0, 1: 3.0})  # seed 3 has no partner
+    assert r.seeds == (0, 1) and r.diffs == (-1.0, -2.0)
+    assert r.summary.se == pytest.approx(0.5) and r.resolved  # |-1.5| = 3 standard errors, both negative
+    assert not paired({0: 1.0, 1: 1.0}, {0: 2.0, 1: 4.0}).resolved  # -1, -3: sd 1.41, se 1.0, 2.0 se: not > 2
+    assert not paired({0: 1.0}, {0: 2.0}).resolved  # one seed never resolves
+
+
+def test_presets_and_schedule_options():
+    assert PRESETS['full'].num_train == 2000 and PRESETS['full'].probe_train == 4000
+    assert PRESETS['long'].pretrain_iters == 1500 and PRESETS['long'].finetune_iters == 2000
+    assert PRESETS['quick'].seeds == (0, 1) and PRESETS['quick'].seeds_for(0.1) == (0,)
+    assert PRESETS['long'].seeds_for(0.1) == (0, 1, 2) and PRESETS['full'].seeds_for(1.0) == (0, 1, 2)
+    assert resolve('quick', jobs=3, seeds=None).jobs == 3
+    cfg = P.finetune_config('scratch', 1.0)
+    assert P.schedule_options(cfg, 600, 50)[:2] == ['train_cfg.max_iters=600', 'train_cfg.val_interval=601']
+    opts = dict(o.split('=', 1) for o in P.schedule_options(cfg, 24, 8))
+    assert opts['param_scheduler.0.end'] == '1' and opts['param_scheduler.1.T_max'] == '23'
+    assert opts['param_scheduler.1.end'] == '24' and opts['default_hooks.checkpoint.interval'] == '24'
+    from mmengine.config import Config
+    base = Config.fromfile(str(cfg), import_custom_modules=False)
+    full = dict(o.split('=', 1) for o in P.schedule_options(cfg, base.train_cfg.max_iters, 50))
+    for k, s in enumerate(base.param_scheduler):  # the config's own budget reproduces the config
+        assert int(full[f'param_scheduler.{k}.begin']) == s.begin and int(full[f'param_scheduler.{k}.end']) == s.end
+
+
+def test_demo_plan_per_seed_graph(tmp_path):
+    preset = PRESETS['quick']
+    opts = P.DemoOptions(work=tmp_path, data_root=tmp_path / 'data')
+    stages = P.demo_plan(opts, preset)
+    names = [s.name for s in stages]
+    for seed in (0, 1):
+        for algo in ('simclr', 'peclr'):
+            assert f'pretrain/{algo}_s{seed}' in names and f'export/{algo}_s{seed}' in names
+        for init in P.INITS:
+            assert f'probe/{init}_s{seed}' in names and f'test/{init}_100pct_s{seed}' in names
+    assert 'finetune/peclr_10pct_s0' in names and 'finetune/peclr_10pct_s1' not in names
+    assert len(stages) == 4 + 4 + 6 + 9 + 9
+    by = {s.name: s for s in stages}
+    assert by['finetune/peclr_100pct_s1'].deps == ('export/peclr_s1',)
+    assert by['probe/simclr_s0'].deps == ('export/simclr_s0',) and by['finetune/scratch_10pct_s0'].deps == ()
+    cmd = [str(c) for c in by['finetune/simclr_100pct_s1'].cmd]
+    assert 'randomness.seed=1' in cmd and 'train_dataloader.dataset.seed=1' in cmd
+    assert f'model.backbone.init_cfg.checkpoint={tmp_path / "pretrain" / "simclr_s1" / "backbone.pth"}' in cmd
+    assert 'train_cfg.max_iters=24' in cmd
+    assert 'randomness.seed=1' in [str(c) for c in by['pretrain/peclr_s1'].cmd]
+
+
+def _fake_work(tmp_path: Path) -> tuple[Path, Path, list[dict], dict]:
+    """A work dir as a 2-seed demo leaves it (data, test metrics json, pred.json, probe.json, scalars.json)
+    with made-up numbers; the metrics are the numpy core's on the fake predictions, as FreiHandMetric's are."""
+    import cv2
+
+    from peclr_mm.experiments.results import scores
+    rng = np.random.default_rng(0)
+    data, work = tmp_path / 'data', tmp_path / 'work'
+    n = 6
+    gt = rng.normal(0, 0.03, (n, 21, 3)) + np.array([0, 0, 0.6])
+    K = np.tile(np.array([[200.0, 0, 112], [0, 200.0, 112], [0, 0, 1]]), (n, 1, 1))
+    (data / 'evaluation' / 'rgb').mkdir(parents=True)
+    for name, arr in (('evaluation_xyz', gt), ('evaluation_K', K),
+                      ('training_xyz', rng.normal(0, 0.03, (8, 21, 3)) + np.array([0, 0, 0.6]))):
+        (data / f'{name}.json').write_text(json.dumps(arr.tolist()))
+    for i in range(n):
+        cv2.imwrite(str(data / 'evaluation' / 'rgb' / f'{i:08d}.jpg'), rng.integers(0, 255, (224, 224, 3), np.uint8))
+    runs = []
+    noise = {'scratch': 0.02, 'simclr': 0.015, 'peclr': 0.01}
+    for f, seeds in ((0.1, (0,)), (1.0, (0, 1))):
+        for init in P.INITS:
+            for seed in seeds:
+                d = work / 'finetune' / P.run_name(init, f, seed)
+                pred = gt + rng.normal(0, noise[init], gt.shape)
+                (d / 'test' / 'stamp').mkdir(parents=True)
+                (d / 'pred.json').write_text(json.dumps([pred.tolist(), np.zeros((n, 778, 3)).tolist()]))
+                m = {k: v for k, v in scores(gt, pred).items() if k in ('EPE', 'PA-EPE', 'AUC', 'PA-AUC')}
+                (d / 'test' / 'stamp' / 'stamp.json').write_text(json.dumps({f'freihand/{k}': v for k, v in m.items()}))
+                runs.append(dict(init=init, fraction=f, seed=seed, name=P.run_name(init, f, seed), dir=str(d),
+                                 metrics=m, finetune_wall_s=1.0))
+    probe = {'scratch': 15.9, 'simclr': 15.0, 'peclr': 14.8}
+    for init in P.INITS:
+        for seed in (0, 1):
+            d = work / 'probe' / P.seeded(init, seed)
+            d.mkdir(parents=True)
+            mp = dict(uv_px=16.0, **{'PA-EPE': 30.0, 'RR-EPE': 140.0})
+            (d / 'probe.json').write_text(json.dumps(dict(
+                probe={'uv_px': probe[init] + 0.1 * seed, 'PA-EPE': 30.0 - seed, 'RR-EPE': 120.0}, mean_pose=mp)))
+    for algo, gap in (('simclr', -0.13), ('peclr', 0.02)):
+        for seed in (0, 1):
+            d = work / 'pretrain' / P.seeded(algo, seed) / '20250101_000000' / 'vis_data'
+            d.mkdir(parents=True)
+            recs = [{'equivariance/eval_gap': gap * step / 16 + 0.01 * seed, 'equivariance/eval_undone': 0.5,
+                     'equivariance/eval_raw': 0.5, 'equivariance/eval_feat_rank': 50.0, 'step': step}
+                    for step in (0, 8, 16)]
+            (d / 'scalars.json').write_text('\n'.join(json.dumps(r) for r in recs) + '\n')
+    settings = dict(preset='quick', seeds=[0, 1], low_label_seeds_used=[0], jobs=2, num_train=8, num_eval=n,
+                    pretrain_iters=16, finetune_iters=24, inits=list(P.INITS), fractions=[0.1, 1.0],
+                    command='python tools/demo.py --quick', data_root=str(data))
+    return work, data, runs, settings
+
+
+def test_report_renders_mean_sd_paired_and_error_bars(tmp_path):
+    from peclr_mm.experiments.report import write_report
+    work, data, runs, settings = _fake_work(tmp_path)
+    walls = {'data': 1.0, 'pretrain/peclr_s0': 2.0}
+    out = write_report(work, data, settings, walls, 2.5, runs, num_pictures=2)
+    md = out['md'].read_text()
+    pa = [r['metrics']['PA-EPE'] for r in runs if r['init'] == 'peclr' and r['fraction'] == 1.0]
+    assert '| PeCLR | 100 % | 2 | ' in md and f'{np.mean(pa):.2f} ± {np.std(pa, ddof=1):.2f}' in md
+    assert 'seeds **0, 1**' in md and '**2** stages at once' in md and '**3 s**' in md and '**2 s**' in md
+    # probe uv: PeCLR 14.8 / 14.9, SimCLR 15.0 / 15.1 -> paired -0.20 on both seeds, sd 0
+    assert '| probe uv error (px) | PeCLR − SimCLR | s0: -0.20, s1: -0.20 |' in md
+    assert '## What this run shows / does not show' in md and 'not resolved' in md
+    assert 'Paired PeCLR − SimCLR gap: +0.150 ± 0.000 (s0: +0.150, s1: +0.150)' in md
+    for r in runs:  # every run's metric numbers, unchanged
+        assert f'| {r["seed"]} | {r["metrics"]["EPE"]:.2f} | {r["metrics"]["PA-EPE"]:.2f} |' in md
+    res = json.loads((work / 'results.json').read_text())
+    assert len(res['results']) == 9 and res['summary']['probe']['peclr']['uv_px']['n'] == 2
+    for png in [out['png'], work / 'equivariance.png', *out['pictures']]:
+        assert png.read_bytes()[:8] == PNG_MAGIC
+    assert len(out['pictures']) == 6  # first seed: 3 inits x 2 fractions

@@ -9,32 +9,18 @@ translation in exact mode from random augmentation matrices); the ratio of media
 from __future__ import annotations
 
 import argparse
-import math
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 from mmpretrain.registry import MODELS
-from mmpretrain.structures import DataSample
 
 import peclr_mm.selfsup  # noqa: F401
 
-
-def _samples(n: int, size: int, seed: int = 0) -> list:
-    g = np.random.default_rng(seed)
-    out = []
-    for _ in range(n):
-        ds, mats = DataSample(), []
-        for _ in range(2):
-            th, t = math.radians(g.uniform(-45, 45)), g.uniform(-15, 15, 2)
-            c = (size - 1) / 2
-            R = np.array([[math.cos(th), -math.sin(th)], [math.sin(th), math.cos(th)]])
-            m = np.eye(3)
-            m[:2, :2], m[:2, 2] = R, t + c - R @ [c, c]
-            mats.append(m)
-        ds.set_field(torch.tensor(np.stack(mats), dtype=torch.float32), 'aug_matrix')
-        out.append(ds)
-    return out
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'tests'))
+from aug_matrices import aug_data_samples, random_aug_px  # noqa: E402  (the tests' matrix builder)
 
 
 def step(model, inputs, samples) -> float:
@@ -61,7 +47,8 @@ def main() -> None:
     peclr = MODELS.build(dict(type='PeCLR', undo=('rotate', 'translate'), mode='exact', **cfg))
     peclr.load_state_dict(simclr.state_dict())
     inputs = [torch.randn(args.batch, 3, args.size, args.size) for _ in range(2)]
-    samples = _samples(args.batch, args.size)
+    # rotation +-45 deg, shift up to 15 px per axis, about the view centre (rotation + translation undone)
+    samples = aug_data_samples(random_aug_px(2 * args.batch, args.size, seed=0, max_shift=15 / args.size))
     for _ in range(2):  # warm-up
         step(simclr, inputs, samples), step(peclr, inputs, samples)
     t_s, t_p = [], []

@@ -93,15 +93,33 @@ def test_missing_camera_is_a_clear_error(batch):
 
 
 def test_visualiser_draws_predictions(batch, freihand_root):
-    """mmpose's PoseLocalVisualizer accepts the head's 2-D output (numpy 2: plain ndarrays)."""
+    """mmpose's PoseLocalVisualizer accepts the head's 2-D output (numpy 2: plain ndarrays) and draws every
+    joint in its dataset colour, and every bone, where the head put them."""
     from mmpose.structures import PoseDataSample
     from mmpose.visualization import PoseLocalVisualizer
+
+    from peclr_mm.geometry import SKELETON
     head = _head().eval()
+    # the head predicts fixed, well separated joints: a 5 x 5 grid of input pixels 12 px apart, depth 0
+    grid = np.stack(np.meshgrid(np.arange(5) * 12 + 8, np.arange(5) * 12 + 8), -1).reshape(-1, 2)[:21]
+    with torch.no_grad():
+        head.fc.weight.zero_()
+        head.fc.bias.copy_(torch.tensor(np.concatenate([grid / 64, np.zeros((21, 1))], 1).ravel()))
     pred = head.predict((torch.randn(1, 16, 1, 1), ), batch[:1], test_cfg={})[0]
+    np.testing.assert_allclose(pred.keypoints[0], grid, atol=1e-6)
     ds = FreiHand3DDataset(data_root=str(freihand_root), split='test', test_mode=True)
     vis = PoseLocalVisualizer(name='pose_head_test')
     vis.set_dataset_meta(ds.metainfo)
     sample = PoseDataSample(pred_instances=pred)
     img = np.zeros((64, 64, 3), np.uint8)
     vis.add_datasample('x', img, data_sample=sample, draw_gt=False, show=False)
-    assert vis.get_image().shape == (64, 64, 3)
+    canvas = vis.get_image()
+    assert canvas.shape == (64, 64, 3)
+    colours = np.asarray(ds.metainfo['keypoint_colors'])
+    for k, (x, y) in enumerate(grid):  # each joint's disc (3x3 around its centre) in the joint's colour
+        patch = canvas[y - 1:y + 2, x - 1:x + 2].reshape(-1, 3)
+        assert (patch == colours[k]).all(), (k, patch.tolist(), colours[k].tolist())
+    for a, b in SKELETON:  # each bone is drawn between its joints
+        x, y = (grid[a] + grid[b]) // 2
+        assert canvas[y, x].any(), (a, b)
+    assert not canvas[:3, :3].any() and not canvas[-3:, -3:].any()  # away from the hand: background

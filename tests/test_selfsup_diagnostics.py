@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from aug_matrices import random_aug_px
 from mmengine.config import Config
 from mmengine.runner import Runner
 from mmpretrain.apis import get_model
@@ -24,24 +25,11 @@ from peclr_mm.selfsup.tracked_transforms import normalization_matrix
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _aug_px(n: int, size: int, seed: int) -> np.ndarray:
-    """(n, 2, 3, 3) rotations up to 45 deg and shifts up to 0.1 (normalised), on view pixels."""
-    g = np.random.default_rng(seed)
-    N = normalization_matrix(size, size)
-    out = np.empty((n, 2, 3, 3))
-    for i in range(n):
-        for v in range(2):
-            th, t = math.radians(g.uniform(-45, 45)), g.uniform(-0.1, 0.1, 2)
-            G = np.array([[math.cos(th), -math.sin(th), t[0]], [math.sin(th), math.cos(th), t[1]], [0, 0, 1]])
-            out[i, v] = np.linalg.inv(N) @ G @ N
-    return out
-
-
 def test_invariant_latent_agreement_equals_the_closed_form():
     """Both views give the same points p: raw cosine 1; undone, q_v = R_v^T (p - t_v), computed here
     independently from the normalised matrices."""
     size, n = 64, 16
-    aug = _aug_px(n, size, seed=3)
+    aug = random_aug_px(2 * n, size, seed=3, max_shift=0.1).reshape(n, 2, 3, 3)  # rotation, shift
     p = np.random.default_rng(4).normal(size=(8, 2))
     z = torch.tensor(np.broadcast_to(p.reshape(1, 1, -1), (n, 2, 16)).copy(), dtype=torch.float32)
     N = normalization_matrix(size, size)

@@ -2,12 +2,11 @@
 release's formula for the official mode, configuration errors."""
 from __future__ import annotations
 
-import math
-
 import cv2
 import numpy as np
 import pytest
 import torch
+from aug_matrices import aug_data_samples, random_aug_px
 from mmpretrain.registry import DATASETS, MODELS
 from mmpretrain.structures import DataSample
 from torch import nn
@@ -22,28 +21,9 @@ NECK = dict(type='NonLinearNeck', in_channels=512, hid_channels=32, out_channels
 HEAD = dict(type='ContrastiveHead', loss=dict(type='CrossEntropyLoss'), temperature=0.5)
 
 
-def _aug_px(n: int, size: int, seed: int, max_deg=45.0, max_shift=0.12, scale=(1.0, 1.0), flip=False):
-    """(n, 3, 3) random T R S F on view pixels (as TrackedRandomAffine + TrackedWarp record them)."""
-    g = np.random.default_rng(seed)
-    L = float(size)
-    N = np.array([[1 / L, 0, -(size - 1) / 2 / L], [0, 1 / L, -(size - 1) / 2 / L], [0, 0, 1]])
-    out = []
-    for _ in range(n):
-        th, s = math.radians(g.uniform(-max_deg, max_deg)), g.uniform(*scale)
-        t = g.uniform(-max_shift, max_shift, 2)
-        G = np.array([[s * math.cos(th), -s * math.sin(th), t[0]], [s * math.sin(th), s * math.cos(th), t[1]],
-                      [0, 0, 1]])
-        if flip and g.random() < 0.5:
-            G = G @ np.diag([-1.0, 1, 1])
-        out.append(np.linalg.inv(N) @ G @ N)
-    return torch.tensor(np.stack(out), dtype=torch.float32)
-
-
-def _samples(aug: torch.Tensor):
-    samples = [DataSample() for _ in range(aug.size(0) // 2)]
-    for ds, a in zip(samples, aug.view(-1, 2, 3, 3)):
-        ds.set_field(a, 'aug_matrix')
-    return samples
+def _aug_px(n: int, size: int, seed: int, **kwargs) -> torch.Tensor:
+    """:func:`aug_matrices.random_aug_px` as a float32 tensor (what the model receives)."""
+    return torch.tensor(random_aug_px(n, size, seed, **kwargs), dtype=torch.float32)
 
 
 def test_nothing_undone_equals_mmpretrain_simclr():
@@ -52,7 +32,7 @@ def test_nothing_undone_equals_mmpretrain_simclr():
     peclr = MODELS.build(dict(type='PeCLR', backbone=BACKBONE, neck=NECK, head=HEAD, undo=()))
     peclr.load_state_dict(simclr.state_dict())
     inputs = [torch.randn(4, 3, 32, 32), torch.randn(4, 3, 32, 32)]
-    samples = _samples(_aug_px(8, 32, seed=1))
+    samples = aug_data_samples(_aug_px(8, 32, seed=1))
     ref = simclr.loss(inputs, samples)['loss']
     ref.backward()
     out = peclr.loss(inputs, samples)['loss']
@@ -65,7 +45,7 @@ def test_nothing_undone_equals_mmpretrain_simclr():
                               undo=('rotate', 'translate', 'scale', 'flip')))
     exact.load_state_dict(simclr.state_dict())
     ident = torch.eye(3).expand(8, 3, 3).contiguous()
-    assert abs(exact.loss(inputs, _samples(ident))['loss'].item() - ref.item()) <= 1e-6
+    assert abs(exact.loss(inputs, aug_data_samples(ident))['loss'].item() - ref.item()) <= 1e-6
 
 
 class MarkerEncoder(nn.Module):
@@ -185,15 +165,15 @@ def test_bad_inputs_fail_with_one_clear_line():
     m = _model()
     views = [torch.randn(2, 3, 32, 32)] * 2
     with pytest.raises(ValueError, match=r'a list of 2 views.*got a Tensor of shape \(2, 2, 3, 32, 32\)'):
-        m.loss(torch.stack(views, 1), _samples(_aug_px(4, 32, seed=0)))
+        m.loss(torch.stack(views, 1), aug_data_samples(_aug_px(4, 32, seed=0)))
     with pytest.raises(ValueError, match='exactly 2 views per image, got 3'):
-        m.loss(views + views[:1], _samples(_aug_px(4, 32, seed=0)))
+        m.loss(views + views[:1], aug_data_samples(_aug_px(4, 32, seed=0)))
     with pytest.raises(ValueError, match='at least 2 images .* got 1'):
-        m.loss([v[:1] for v in views], _samples(_aug_px(2, 32, seed=0)))
+        m.loss([v[:1] for v in views], aug_data_samples(_aug_px(2, 32, seed=0)))
     bad = _aug_px(4, 32, seed=0)
     bad[1, 0, 0] = float('nan')
     with pytest.raises(ValueError, match='data sample 0: "aug_matrix" is not finite'):
-        m.loss(views, _samples(bad))
+        m.loss(views, aug_data_samples(bad))
     wrong = [DataSample() for _ in range(2)]
     for ds in wrong:
         ds.set_field(torch.eye(3), 'aug_matrix')

@@ -65,8 +65,16 @@ def test_tensorboard_backend_writes_event_file(half, tiny_freihand, tmp_path):
             cfg[f'{split}_dataloader'].dataset.data_root = str(tiny_freihand)
     cfg.visualizer.vis_backends = BACKENDS  # what a config's `visualizer = dict(vis_backends=[...])` sets
     cfg.work_dir = str(tmp_path / 'work')
-    cfg.experiment_name = f'tb-{uuid.uuid4().hex}'  # a fresh Visualizer instance, whatever ran before
-    Runner.from_cfg(cfg).train()
+    cfg.experiment_name = f'tb-{uuid.uuid4().hex}'
+    # A fresh Visualizer, whatever ran before in this process: the Visualizer is a ManagerMixin singleton
+    # keyed by name, and the Runner names it after the experiment only when the config leaves `name` out.
+    # mmpose's default_runtime (the fine-tuning configs' base) fixes name='visualizer', so after any earlier
+    # in-process Runner on such a config, get_instance('visualizer') would hand back that run's visualizer
+    # (its backends, its save_dir) and this run's TensorBoard backend would never be built.
+    cfg.visualizer.name = cfg.experiment_name
+    runner = Runner.from_cfg(cfg)
+    assert runner.visualizer.get_backend('TensorboardVisBackend') is not None
+    runner.train()
     scalars = _events(tmp_path / 'work')
     losses = scalars['loss']
     assert losses and all(math.isfinite(v) for v in losses)

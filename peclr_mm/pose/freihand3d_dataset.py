@@ -80,8 +80,13 @@ class FreiHand3DDataset(BaseCocoStyleDataset):
             at test time) or ``'keypoints'`` (tight box of the projected joints).
         image_size (tuple, optional): ``(w, h)`` of the images; None (default) reads it from the split's
             first image. Given, it must match the files.
-        pipeline, test_mode, metainfo, indices, serialize_data, lazy_init, max_refetch: as mmengine's
-            ``BaseDataset``.
+        pipeline (list[dict | Callable], optional): data pipeline, as mmengine's ``BaseDataset``.
+        test_mode (bool): as mmengine's ``BaseDataset``. Defaults to False.
+        metainfo (dict, optional): meta information, as mmengine's ``BaseDataset``.
+        indices (int | Sequence[int], optional): keep only these items, as mmengine's ``BaseDataset``.
+        serialize_data (bool): as mmengine's ``BaseDataset``. Defaults to True.
+        lazy_init (bool): as mmengine's ``BaseDataset``. Defaults to False.
+        max_refetch (int): as mmengine's ``BaseDataset``. Defaults to 1000.
 
     Every file is validated on load by :mod:`peclr_mm.freihand` (lengths of xyz/K/scale and images agree,
     shapes 21x3 / 3x3 / scalar, finite values, invertible K with the principal point in the image, positive

@@ -35,9 +35,13 @@ DEFAULT_LAMBDAS = tuple(float(x) for x in np.logspace(-2, 6, 17))
 class RidgeModel(NamedTuple):
     """A ridge regression on standardised features: ``Y = ((X - mean) / std) @ weight + bias``.
 
-    mean, std: (D,) training feature statistics (std 1 for constant features); weight: (D, M);
-    bias: (M,) (the training targets' mean: unpenalised intercept); lam: the penalty; out_shape: the
-    shape of one target (e.g. (21, 3)).
+    Attributes:
+        mean (np.ndarray): (D,) training feature means.
+        std (np.ndarray): (D,) training feature standard deviations (1 for constant features).
+        weight (np.ndarray): (D, M) regression weights.
+        bias (np.ndarray): (M,) the training targets' mean (the unpenalised intercept).
+        lam (float): the ridge penalty.
+        out_shape (tuple): the shape of one target, e.g. (21, 3).
     """
 
     mean: np.ndarray
@@ -116,9 +120,11 @@ def select_ridge(X_tr: np.ndarray, Y_tr: np.ndarray, X_val: np.ndarray, Y_val: n
     """Choose lambda by the mean (u, v) error on held-out *training* data, then refit on all of it.
 
     Args:
-        X_tr, Y_tr: (N, D) features and (N, K, 3) labels the candidates are fitted on.
-        X_val, Y_val: (M, D) and (M, K, 3): the held-out part of the training split.
-        lambdas: candidate penalties.
+        X_tr (np.ndarray): (N, D) features the candidates are fitted on.
+        Y_tr (np.ndarray): (N, K, 3) labels the candidates are fitted on.
+        X_val (np.ndarray): (M, D) features of the held-out part of the training split.
+        Y_val (np.ndarray): (M, K, 3) labels of the held-out part of the training split.
+        lambdas (Sequence[float]): candidate penalties. Defaults to :data:`DEFAULT_LAMBDAS`.
 
     Returns:
         tuple: the model refitted on ``X_tr + X_val`` with the chosen lambda (the smallest error; ties go
@@ -145,7 +151,7 @@ def extract_features(model: nn.Module, batches: Iterable[dict], device: str | to
             or one map). Run in eval mode under ``no_grad``; its mode is restored afterwards.
         batches (Iterable[dict]): ``pseudo_collate``-d batches (``inputs``, ``data_samples``) of an mmpose
             pipeline ending in :class:`~peclr_mm.pose.PackHand3DInputs`, e.g. a ``DataLoader``.
-        device: where the backbone runs.
+        device (str | torch.device): where the backbone runs. Defaults to ``'cpu'``.
 
     Returns:
         dict: ``features`` (N, C) float64, ``input_K`` (N, 3, 3), ``hand_scale`` (N,) metres,
@@ -292,10 +298,12 @@ def linear_probe(cfg: Any, checkpoint: str | None = None, num_train: int | None 
             config), or its path. Not modified.
         checkpoint (str, optional): backbone weights (``backbone.*`` keys, as written by
             ``tools/export_backbone.py``). None: the config's initialisation, seeded by ``seed``.
-        num_train, num_eval (int, optional): random subsets of the training / evaluation images
-            (by ``seed``); None: all.
+        num_train (int, optional): size of a random subset of the training images (by ``seed``);
+            None: all.
+        num_eval (int, optional): size of a random subset of the evaluation images (by ``seed``);
+            None: all.
         val_fraction (float): fraction of the training *samples* held out to choose lambda.
-        lambdas: candidate ridge penalties.
+        lambdas (Sequence[float]): candidate ridge penalties. Defaults to :data:`DEFAULT_LAMBDAS`.
         seed (int): seed of the subsets, the held-out split and the random initialisation.
         batch_size (int): feature-extraction batch size.
         device (str): where the backbone runs.

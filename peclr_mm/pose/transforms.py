@@ -134,6 +134,12 @@ class PackHand3DInputs(PackPoseInputs):
     upstream) ``keypoints_cam`` (N, K, 3) in metres. Added to ``gt_instance_labels``: ``root_depth``.
     Added meta keys: ``sample_id`` (index in the annotation files), ``version``, and ``K_is_default`` /
     ``hand_scale_is_default`` (:class:`TopdownAffine3D` used a default camera / bone length).
+
+    Args:
+        meta_keys (Sequence[str]): meta information keys. Defaults to ``PackPoseInputs``'s plus
+            ``sample_id``, ``version``, ``K_is_default`` and ``hand_scale_is_default``.
+        pack_transformed (bool): also pack the transformed keypoints, as ``PackPoseInputs``.
+            Defaults to False.
     """
 
     instance_mapping_table = dict(PackPoseInputs.instance_mapping_table, K='K', input_K='input_K',

@@ -38,7 +38,10 @@ class EquivarianceMonitorHook(Hook):
         seed (int): seed of the probe images' choice and views. Defaults to 0.
         bn_modes (Sequence[str]): subset of ``('eval', 'train')``. Defaults to both.
         undo (Sequence[str], optional): parts to undo; defaults to the model's ``undo`` or
-            ``('rotate', 'translate')``. ``mode``/``normalize``: likewise (``'exact'``, ``'after'``).
+            ``('rotate', 'translate')``.
+        mode (str, optional): inverse mode; defaults to the model's ``mode`` or ``'exact'``.
+        normalize (str, optional): normalisation placement; defaults to the model's ``normalize`` or
+            ``'after'``.
         matrix_key (str): data-sample field of the (2, 3, 3) augmentation matrices.
     """
 

@@ -136,6 +136,7 @@ class YouTube3DHands(_HandImages):
         pipeline (Sequence[dict]): data pipeline.
         skip_missing (bool): drop annotations whose frame file is absent. Defaults to True.
         flip_left (bool): mirror left hands. Defaults to True.
+        indices (int | Sequence[int], optional): keep only these items (mmengine semantics).
     """
 
     def __init__(self, data_root: str, ann_file: str = 'youtube_train.json', pipeline: Sequence = (),
@@ -195,6 +196,7 @@ class HandImageFolder(_HandImages):
         data_root (str): folder to scan.
         pipeline (Sequence[dict]): data pipeline.
         extensions (Sequence[str]): file suffixes to include (case-insensitive).
+        indices (int | Sequence[int], optional): keep only these items (mmengine semantics).
     """
 
     def __init__(self, data_root: str, pipeline: Sequence = (), extensions: Sequence[str] = IMAGE_EXTENSIONS,

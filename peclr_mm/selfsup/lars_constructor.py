@@ -62,6 +62,11 @@ class LARSByTypeConstructor(DefaultOptimWrapperConstructor):
     :func:`excluded_parameter_names`). For mmpretrain's ResNet the excluded set equals that of the
     ``'bn'``/``'bias'``/``'downsample.1'`` keys of mmpretrain's SimCLR config
     (``tests/test_other_backbones.py``). Every parameter gets its own group, as with ``custom_keys``.
+
+    Args:
+        optim_wrapper_cfg (dict): the optimizer wrapper config, as mmengine's default constructor.
+        paramwise_cfg (dict, optional): mmengine's parameter-wise options, plus ``exclude_flat`` (bool):
+            also exclude every other parameter with at most one dimension. Defaults to None.
     """
 
     def __init__(self, optim_wrapper_cfg: dict, paramwise_cfg: dict | None = None) -> None:

@@ -15,39 +15,44 @@ from .gather import all_gather_with_grad
 
 @MODELS.register_module()
 class PeCLR(BaseSelfSupervisor):
-    """PeCLR: NT-Xent on projections made equivariant to each view's geometric augmentation.
+    """PeCLR: pose-equivariant contrastive learning.
 
-    For two views of each of ``n`` images (``inputs``: list of 2 tensors (n, C, H, W)):
-    ``z = neck(backbone(x))`` (2n, D) is read as ``P = D / 2`` points (2n, P, 2) in normalised view
-    coordinates; the chosen parts of each view's augmentation (``aug_matrix`` of the data samples,
-    (2, 3, 3) nominal view -> view pixels) are undone on the points; the flattened points are
-    L2-normalised; NT-Xent (``head``: mmpretrain's ``ContrastiveHead``) runs on the batch gathered from
-    all ranks with a correct backward (:func:`all_gather_with_grad`).
+    Implementation of `Self-Supervised 3D Hand Pose Estimation from monocular RGB via Equivariant
+    Contrastive Learning <https://arxiv.org/abs/2106.05953>`_ (Spurr et al., ICCV 2021).
 
-    Where the L2-normalisation sits (``normalize``):
+    For ``n`` images with two views each (``inputs``: a list of 2 tensors (n, C, H, W)), the projection
+    ``z = neck(backbone(x))`` (2n, D) is read as ``D / 2`` points (2n, D / 2, 2) in normalised view
+    coordinates. The chosen parts of each view's geometric augmentation (the data samples'
+    ``matrix_key``: (2, 3, 3), nominal view -> view pixels) are undone on these points, the flattened
+    points (2n, D) are L2-normalised and NT-Xent (``head``) runs on the batch gathered from all ranks
+    (2N, D), with a correct backward (:func:`all_gather_with_grad`).
 
-    - ``'after'`` (default for ``mode='exact'``): undo on the raw projection, then normalise. The inverse
-      is then exactly the inverse of the image transform for a latent that encodes image positions.
-    - ``'both'`` (the official code, default for ``mode='official'``): normalise, undo, normalise again.
+    ``normalize`` sets where the L2-normalisation sits:
 
-    Default ``mode='exact', normalize='after'``. Evidence: the project's toy probe (DEVELOPERS.md; 2-D stick
-    hands, 64 px, 1k pretraining steps, 500 labels) gave keypoint errors 0.836 px for exact-on-raw-then-
-    normalise, 0.858 for the official mode and 0.987 for normalise-first-then-exact (SimCLR 0.865); and
-    ``bench/bench_selfsup_inverse.py`` shows that only exact/after maps the latent of a position-encoding
-    encoder (soft-argmax of markers; real pipeline, +-45 deg, 0-15 px, margin 0.9-1.5) to the same canonical
-    vector for two views: positive-pair ``1 - cos`` 0.0007 (exact/after) vs 0.59 (exact/both), 0.66
-    (official/both), 0.81 (nothing undone); normalising *after* also cancels the scale left un-undone.
-    ``mode='official', normalize='both'`` reproduces the release (``undo=('rotate', 'translate')``).
-    With ``undo=()`` the loss equals mmpretrain's ``SimCLR`` on the same inputs and weights.
+    - ``'after'`` (the default for ``mode='exact'``): undo on the raw projection, then normalise. For a
+      latent that encodes image positions this is exactly the inverse of the image transform.
+    - ``'both'`` (the official code; the default for ``mode='official'``): normalise, undo, normalise
+      again.
+
+    ``mode='official', normalize='both'`` reproduces the official release (with
+    ``undo=('rotate', 'translate')``). With ``undo=()`` the loss equals mmpretrain's ``SimCLR`` on the
+    same inputs and weights. The measurements behind the defaults are in ``docs/pretraining.md``.
 
     Args:
-        backbone (dict): backbone config. neck (dict): projection (``NonLinearNeck``). head (dict):
-            ``ContrastiveHead`` (paper: temperature 0.5).
-        undo (Sequence[str]): parts to undo, subset of ``('rotate', 'translate', 'scale', 'flip')``.
-            Paper: ``('rotate', 'translate')``; scale and flip are our extension.
-        mode (str): ``'exact'`` or ``'official'`` (see :mod:`peclr_mm.selfsup.equivariance`).
-        normalize (str, optional): ``'after'`` or ``'both'``; None picks the mode's default.
-        matrix_key (str): data-sample field with the (V, 3, 3) augmentation matrices.
+        backbone (dict): Config of the backbone.
+        neck (dict): Config of the projection (``NonLinearNeck``); its output size must be even.
+        head (dict): Config of the contrastive head (``ContrastiveHead``; paper: temperature 0.5).
+        undo (Sequence[str]): Parts of the augmentation to undo, a subset of
+            ``('rotate', 'translate', 'scale', 'flip')``. Defaults to ``('rotate', 'translate')``, the
+            paper's; scale and flip are this project's extension.
+        mode (str): Inverse, ``'exact'`` or ``'official'`` (see :mod:`peclr_mm.selfsup.equivariance`).
+            Defaults to ``'exact'``.
+        normalize (str, optional): ``'after'`` or ``'both'``. Defaults to None, the mode's default.
+        matrix_key (str): Data-sample field with the (2, 3, 3) augmentation matrices. Defaults to
+            ``'aug_matrix'``.
+        pretrained (str, optional): As mmpretrain's ``BaseSelfSupervisor``. Defaults to None.
+        data_preprocessor (dict, optional): Config of the data preprocessor. Defaults to None.
+        init_cfg (dict, optional): Initialisation config. Defaults to None.
     """
 
     def __init__(self, backbone: dict, neck: dict, head: dict, undo: Sequence[str] = ('rotate', 'translate'),

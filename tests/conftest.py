@@ -70,6 +70,22 @@ def freihand_root(tmp_path_factory) -> Path:
     return write_freihand(tmp_path_factory.mktemp("freihand"))
 
 
+@pytest.fixture(scope="module")
+def pose_batch(freihand_root) -> dict:
+    """Three training samples (64 px input, 2.5-D labels) through the fine-tuning pipeline, collated."""
+    from mmengine.dataset import pseudo_collate
+    from mmengine.registry import init_default_scope
+
+    from peclr_mm.pose import FreiHand3DDataset
+    init_default_scope("mmpose")
+    codec = dict(type="Hand25D", input_size=(64, 64))
+    pipeline = [dict(type="LoadImage"), dict(type="GetBBoxCenterScale", padding=1.0),
+                dict(type="TopdownAffine3D", input_size=(64, 64)), dict(type="GenerateTarget", encoder=codec),
+                dict(type="PackHand3DInputs")]
+    ds = FreiHand3DDataset(data_root=str(freihand_root), val_ratio=0.25, pipeline=pipeline)
+    return pseudo_collate([ds[0], ds[5], ds[9]])
+
+
 @pytest.fixture(autouse=True)
 def _openmmlab_scope(request):
     """Each half's tests build from its own library's registries, whatever default scope an earlier

@@ -3,7 +3,6 @@ statistics over seeds, the demo's stage graph and budgets, and the report from a
 from __future__ import annotations
 
 import dataclasses
-
 import json
 import math
 import sys

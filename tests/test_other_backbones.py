@@ -153,21 +153,6 @@ def test_pretraining_configs_give_a_loss(arch):
     assert all(p.grad is not None for p in model.backbone.parameters() if p.requires_grad)
 
 
-@pytest.fixture(scope='module')
-def pose_batch(freihand_root):
-    from mmengine.dataset import pseudo_collate
-
-    import peclr_mm.pose  # noqa: F401
-    from peclr_mm.pose import FreiHand3DDataset
-    init_default_scope('mmpose')
-    codec = dict(type='Hand25D', input_size=(64, 64))
-    pipeline = [dict(type='LoadImage'), dict(type='GetBBoxCenterScale', padding=1.0),
-                dict(type='TopdownAffine3D', input_size=(64, 64)), dict(type='GenerateTarget', encoder=codec),
-                dict(type='PackHand3DInputs')]
-    ds = FreiHand3DDataset(data_root=str(freihand_root), val_ratio=0.25, pipeline=pipeline)
-    return pseudo_collate([ds[0], ds[5], ds[9]])
-
-
 def _pose_model(arch, checkpoint=None, img_size=64):
     from mmpose.registry import MODELS
 

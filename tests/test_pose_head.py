@@ -6,23 +6,15 @@ import copy
 import numpy as np
 import pytest
 import torch
-from mmengine.dataset import pseudo_collate
 
 import peclr_mm.pose  # noqa: F401
 from peclr_mm.pose import FreiHand3DDataset, Hand25D, Regression25DHead
 
 
 @pytest.fixture(scope='module')
-def batch(freihand_root):
-    """Three packed training samples (64 px input) with 2.5-D labels."""
-    from mmengine.registry import init_default_scope
-    init_default_scope('mmpose')
-    codec = dict(type='Hand25D', input_size=(64, 64))
-    pipeline = [dict(type='LoadImage'), dict(type='GetBBoxCenterScale', padding=1.0),
-                dict(type='TopdownAffine3D', input_size=(64, 64)), dict(type='GenerateTarget', encoder=codec),
-                dict(type='PackHand3DInputs')]
-    ds = FreiHand3DDataset(data_root=str(freihand_root), val_ratio=0.25, pipeline=pipeline)
-    return pseudo_collate([ds[0], ds[5], ds[9]])['data_samples']
+def batch(pose_batch):
+    """The data samples of conftest's ``pose_batch``: three packed training samples with 2.5-D labels."""
+    return pose_batch['data_samples']
 
 
 def _head(refine_root=False):

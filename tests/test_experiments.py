@@ -141,6 +141,11 @@ def test_demo_plan_per_seed_graph(tmp_path):
     assert f'model.backbone.init_cfg.checkpoint={tmp_path / "pretrain" / "simclr_s1" / "backbone.pth"}' in cmd
     assert 'train_cfg.max_iters=24' in cmd
     assert 'randomness.seed=1' in [str(c) for c in by['pretrain/peclr_s1'].cmd]
+    # equal pretraining budget: PeCLR and SimCLR get the same schedule options on each seed
+    for seed in (0, 1):
+        peclr, simclr = ([str(c) for c in by[f'pretrain/{a}_s{seed}'].cmd] for a in ('peclr', 'simclr'))
+        assert f'train_cfg.max_iters={preset.pretrain_iters}' in peclr
+        assert peclr[peclr.index('--cfg-options'):] == simclr[simclr.index('--cfg-options'):]
 
 
 def _fake_work(tmp_path: Path) -> tuple[Path, Path, list[dict], dict]:

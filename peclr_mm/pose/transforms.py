@@ -9,6 +9,7 @@ from mmpose.registry import TRANSFORMS
 from mmpose.structures.bbox import get_udp_warp_matrix, get_warp_matrix
 
 from peclr_mm.geometry import to_homogeneous
+from peclr_mm.reprs import format_repr
 
 # The intrinsics the official PeCLR release assumes for its 224 x 224 network input when no camera is
 # given (``K_default`` of ``RN_25D_wMLPref`` in github.com/dahiyaaneesh/peclr, src/models/rn_25D_wMLPref.py).
@@ -121,8 +122,8 @@ class TopdownAffine3D(TopdownAffine):
         return results
 
     def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}(input_size={self.input_size}, use_udp={self.use_udp}, '
-                f'default_K={self.default_K.tolist()}, default_hand_scale={self.default_hand_scale})')
+        return format_repr(self, input_size=self.input_size, use_udp=self.use_udp, default_K=self.default_K.tolist(),
+                           default_hand_scale=self.default_hand_scale)
 
 
 @TRANSFORMS.register_module()

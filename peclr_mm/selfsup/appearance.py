@@ -14,6 +14,8 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 from mmpretrain.registry import TRANSFORMS
 
+from peclr_mm.reprs import format_repr
+
 
 def _check_range(r: Sequence[float], name: str, low: float = 0.0) -> tuple[float, float]:
     lo, hi = (float(v) for v in r)
@@ -69,8 +71,8 @@ class HSVColorJitter(BaseTransform):
         return results
 
     def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}(hue={self.hue}, saturation={self.saturation}, '
-                f'value_alpha={self.value_alpha}, value_beta={self.value_beta}, prob={self.prob})')
+        return format_repr(self, hue=self.hue, saturation=self.saturation, value_alpha=self.value_alpha,
+                           value_beta=self.value_beta, prob=self.prob)
 
 
 @TRANSFORMS.register_module()
@@ -97,4 +99,4 @@ class RandomGaussianNoise(BaseTransform):
         return results
 
     def __repr__(self) -> str:
-        return f'{self.__class__.__name__}(std={self.std}, prob={self.prob})'
+        return format_repr(self, std=self.std, prob=self.prob)

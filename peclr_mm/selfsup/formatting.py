@@ -8,6 +8,8 @@ import torch
 from mmpretrain.datasets.transforms import PackInputs
 from mmpretrain.registry import TRANSFORMS
 
+from peclr_mm.reprs import format_repr
+
 
 @TRANSFORMS.register_module()
 class PackPeCLRInputs(PackInputs):
@@ -38,4 +40,4 @@ class PackPeCLRInputs(PackInputs):
         return packed
 
     def __repr__(self) -> str:
-        return f'{self.__class__.__name__}(matrix_keys={self.matrix_keys}, meta_keys={self.meta_keys})'
+        return format_repr(self, matrix_keys=self.matrix_keys, meta_keys=self.meta_keys)

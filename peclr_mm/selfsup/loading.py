@@ -9,6 +9,8 @@ from mmcv.transforms import BaseTransform
 from mmengine.logging import print_log
 from mmpretrain.registry import TRANSFORMS
 
+from peclr_mm.reprs import format_repr
+
 
 @TRANSFORMS.register_module()
 class LoadHandImage(BaseTransform):
@@ -51,4 +53,4 @@ class LoadHandImage(BaseTransform):
         return results
 
     def __repr__(self) -> str:
-        return f'{self.__class__.__name__}(skip_unreadable={self.skip_unreadable})'
+        return format_repr(self, skip_unreadable=self.skip_unreadable)

@@ -24,6 +24,8 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 from mmpretrain.registry import TRANSFORMS
 
+from peclr_mm.reprs import format_repr
+
 _INTERP = {'nearest': cv2.INTER_NEAREST, 'bilinear': cv2.INTER_LINEAR, 'bicubic': cv2.INTER_CUBIC}
 
 
@@ -104,7 +106,7 @@ class TrackedCrop(BaseTransform):
         return results
 
     def __repr__(self) -> str:
-        return f'{self.__class__.__name__}(size={self.size}, margin={self.margin}, bbox_key={self.bbox_key!r})'
+        return format_repr(self, size=self.size, margin=self.margin, bbox_key=self.bbox_key)
 
 
 @TRANSFORMS.register_module()
@@ -159,8 +161,8 @@ class TrackedRandomAffine(BaseTransform):
         return results
 
     def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}(max_angle={self.angle}, shift={self.shift}, '
-                f'random_sign={self.random_sign}, margin={self.margin}, flip_prob={self.flip_prob})')
+        return format_repr(self, max_angle=self.angle, shift=self.shift, random_sign=self.random_sign,
+                           margin=self.margin, flip_prob=self.flip_prob, rotate_prob=self.rotate_prob)
 
 
 @TRANSFORMS.register_module()
@@ -199,4 +201,4 @@ class TrackedWarp(BaseTransform):
         return results
 
     def __repr__(self) -> str:
-        return f'{self.__class__.__name__}(interpolation={self.interpolation!r})'
+        return format_repr(self, interpolation=self.interpolation, border_value=self.border_value)

@@ -61,9 +61,9 @@ def main() -> None:
     np.random.seed(0)
     batch = [pipe(dict(img=_image(rng))) for _ in range(args.samples)]
     z = _points(torch.stack([torch.stack(b['inputs']) for b in batch]).flatten(0, 1).float())  # (2n, 8)
-    aug = torch.stack([b['data_samples'].aug_matrix for b in batch]).flatten(0, 1)
+    aug = torch.stack([b['data_samples'].aug_norm for b in batch]).flatten(0, 1)  # normalised view coordinates
     net = dict(backbone=dict(type='ResNet', depth=18), neck=dict(type='NonLinearNeck', in_channels=1,
-               hid_channels=1, out_channels=1), head=dict(type='ContrastiveHead', loss=dict(type='CrossEntropyLoss')))
+               hid_channels=1, out_channels=2), head=dict(type='ContrastiveHead', loss=dict(type='CrossEntropyLoss')))
     settings = [((), 'exact', 'after', 'nothing undone (SimCLR)'),
                 (('rotate', 'translate'), 'official', 'both', 'official release (default undo)'),
                 (('rotate', 'translate'), 'exact', 'both', 'exact, normalise first'),
@@ -74,7 +74,7 @@ def main() -> None:
     print(f'{"setting":44s} {"1 - cos(pos)":>12s} {"gap px":>8s}')
     for undo, mode, norm, name in settings:
         m = PeCLR(undo=undo, mode=mode, normalize=norm, **net)
-        canon = m.canonicalize(z, aug, (SIZE, SIZE))
+        canon = m.canonicalize(z, aug)
         final = F.normalize(canon.flatten(1)).view(-1, 2, z.size(1))
         mis = (1 - (final[:, 0] * final[:, 1]).sum(-1)).mean().item()
         gap = ''

@@ -20,7 +20,7 @@ from mmpretrain.registry import MODELS
 import peclr_mm.selfsup  # noqa: F401
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'tests'))
-from aug_matrices import aug_data_samples, random_aug_px  # noqa: E402  (the tests' matrix builder)
+from aug_matrices import aug_data_samples, random_aug_norm  # noqa: E402  (the tests' matrix builder)
 
 
 def step(model, inputs, samples) -> float:
@@ -48,7 +48,7 @@ def main() -> None:
     peclr.load_state_dict(simclr.state_dict())
     inputs = [torch.randn(args.batch, 3, args.size, args.size) for _ in range(2)]
     # rotation +-45 deg, shift up to 15 px per axis, about the view centre (rotation + translation undone)
-    samples = aug_data_samples(random_aug_px(2 * args.batch, args.size, seed=0, max_shift=15 / args.size))
+    samples = aug_data_samples(random_aug_norm(2 * args.batch, seed=0, max_shift=15 / args.size))
     for _ in range(2):  # warm-up
         step(simclr, inputs, samples), step(peclr, inputs, samples)
     t_s, t_p = [], []

@@ -1,8 +1,9 @@
 """Random PeCLR augmentation matrices, shared by the self-supervised tests and bench/bench_selfsup_loss.py.
 
-A view's augmentation is recorded on view pixels (nominal view -> view pixels), as ``TrackedRandomAffine``
-+ ``TrackedWarp`` record it: ``N^-1 G N`` with ``N`` the package's :func:`normalization_matrix` and
-``G = T(t) R(theta) S(s) F`` in normalised view coordinates (rotation and scale about the view centre).
+A view's augmentation is built, as ``TrackedRandomAffine`` builds it and the model receives it
+(``aug_norm``), in normalised view coordinates ``(p - c) / max(H, W)``: ``G = T(t) R(theta) S(s) F``
+(rotation and scale about the view centre). On view pixels the same map is ``N^-1 G N`` with ``N`` the
+package's :func:`~peclr_mm.selfsup.tracked_transforms.normalization_matrix`.
 """
 from __future__ import annotations
 
@@ -11,16 +12,13 @@ from typing import Sequence
 
 import numpy as np
 
-from peclr_mm.selfsup.tracked_transforms import normalization_matrix
 
-
-def random_aug_px(n: int, size: int, seed: int, max_deg: float = 45.0, max_shift: float = 0.12,
-                  scale: Sequence[float] | None = None, flip: bool = False) -> np.ndarray:
-    """(n, 3, 3) float64 random similarities on the pixels of a ``size`` x ``size`` view.
+def random_aug_norm(n: int, seed: int, max_deg: float = 45.0, max_shift: float = 0.12,
+                    scale: Sequence[float] | None = None, flip: bool = False) -> np.ndarray:
+    """(n, 3, 3) float64 random similarities in normalised view coordinates.
 
     Args:
         n (int): number of matrices (for two views of each of ``m`` images: ``2 m``, sample-major).
-        size (int): view side in pixels.
         seed (int): seed of numpy's ``default_rng``.
         max_deg (float): rotation uniform in ``(-max_deg, max_deg)`` degrees.
         max_shift (float): each shift component uniform in ``(-max_shift, max_shift)``, normalised
@@ -29,7 +27,6 @@ def random_aug_px(n: int, size: int, seed: int, max_deg: float = 45.0, max_shift
         flip (bool): mirror horizontally with probability 0.5.
     """
     g = np.random.default_rng(seed)
-    N = normalization_matrix(size, size)
     out = np.empty((n, 3, 3))
     for i in range(n):
         th = math.radians(g.uniform(-max_deg, max_deg))
@@ -39,18 +36,19 @@ def random_aug_px(n: int, size: int, seed: int, max_deg: float = 45.0, max_shift
                       [0, 0, 1]])
         if flip and g.random() < 0.5:
             G = G @ np.diag([-1.0, 1, 1])
-        out[i] = np.linalg.inv(N) @ G @ N
+        out[i] = G
     return out
 
 
 def aug_data_samples(aug) -> list:
-    """mmpretrain ``DataSample``s, one per image, each with its views' (2, 3, 3) float32 ``aug_matrix``,
-    from the (2n, 3, 3) matrices (numpy or torch) of two views of each of n images (sample-major)."""
+    """mmpretrain ``DataSample``s, one per image, each with its views' (2, 3, 3) float32 ``aug_norm``,
+    from the (2n, 3, 3) normalised matrices (numpy or torch) of two views of each of n images
+    (sample-major)."""
     import torch
     from mmpretrain.structures import DataSample
 
     aug = torch.as_tensor(aug, dtype=torch.float32)
     samples = [DataSample() for _ in range(aug.size(0) // 2)]
     for ds, a in zip(samples, aug.view(-1, 2, 3, 3)):
-        ds.set_field(a, 'aug_matrix')
+        ds.set_field(a, 'aug_norm')
     return samples

@@ -67,7 +67,7 @@ def test_gpu_mode_pretraining_data_model_and_optimiser_build(tmp_path, freihand_
     assert len(ds) == 8 * 4 + 4
     item = ds[len(ds) - 1]  # a YouTube3DHands frame
     assert [tuple(v.shape) for v in item['inputs']] == [(3, 128, 128)] * 2
-    assert tuple(item['data_samples'].aug_matrix.shape) == (2, 3, 3)
+    assert tuple(item['data_samples'].aug_norm.shape) == (2, 3, 3)
     cfg = g.merged_config(g.configs()['peclr'], opts)
     model = MODELS.build(cfg.model)
     assert sum(p.numel() for p in model.backbone.parameters()) > 23e6  # ResNet-50

@@ -112,23 +112,21 @@ def test_norm_layers_and_biases_are_excluded_by_type(arch):
 
 
 def _views(n=4, size=64, seed=0):
-    """Two views (n, 3, size, size) and per-sample (2, 3, 3) view augmentations (rotation + shift)."""
+    """Two views (n, 3, size, size) and per-sample (2, 3, 3) view augmentations (rotation about the view
+    centre + shift of up to 5 px) in normalised view coordinates."""
     from mmpretrain.structures import DataSample
     g = torch.Generator().manual_seed(seed)
     views = [torch.rand(n, 3, size, size, generator=g) * 255 for _ in range(2)]
-    c = (size - 1) / 2
     samples = []
     for _ in range(n):
         mats = []
         for _ in range(2):
             th = float(torch.empty(1).uniform_(-0.7, 0.7, generator=g))
-            t = torch.empty(2).uniform_(-5, 5, generator=g)
-            rot = torch.tensor([[math.cos(th), -math.sin(th), 0.0], [math.sin(th), math.cos(th), 0.0], [0, 0, 1]])
-            shift = torch.tensor([[1.0, 0, c + t[0]], [0, 1.0, c + t[1]], [0, 0, 1]])
-            centre = torch.tensor([[1.0, 0, -c], [0, 1.0, -c], [0, 0, 1]])
-            mats.append(shift @ rot @ centre)
+            t = torch.empty(2).uniform_(-5, 5, generator=g) / size
+            mats.append(torch.tensor([[math.cos(th), -math.sin(th), t[0]], [math.sin(th), math.cos(th), t[1]],
+                                      [0, 0, 1]]))
         ds = DataSample()
-        ds.set_field(torch.stack(mats), 'aug_matrix')
+        ds.set_field(torch.stack(mats), 'aug_norm')
         samples.append(ds)
     return views, samples
 

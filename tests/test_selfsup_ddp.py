@@ -47,12 +47,12 @@ def _batch():
     aug = torch.zeros(N, 2, 3, 3)
     aug[..., 0, 0], aug[..., 0, 1] = s * torch.cos(th), -s * torch.sin(th)
     aug[..., 1, 0], aug[..., 1, 1] = s * torch.sin(th), s * torch.cos(th)
-    aug[..., :2, 2] = torch.randn(N, 2, 2, generator=g) * 3
+    aug[..., :2, 2] = torch.randn(N, 2, 2, generator=g) * 3 / 24  # normalised view coordinates: 3 px at 24 px
     aug[..., 2, 2] = 1
     samples = []
     for a in aug:
         ds = DataSample()
-        ds.set_field(a, 'aug_matrix')
+        ds.set_field(a, 'aug_norm')
         samples.append(ds)
     return inputs, samples
 

@@ -6,14 +6,14 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from aug_matrices import aug_data_samples, random_aug_px
+from aug_matrices import aug_data_samples, random_aug_norm
 from mmpretrain.registry import DATASETS, MODELS
 from mmpretrain.structures import DataSample
 from torch import nn
 
 import peclr_mm.selfsup  # noqa: F401
 from peclr_mm.selfsup import PeCLR
-from peclr_mm.selfsup.equivariance import decompose_similarity, pixel_to_normalized
+from peclr_mm.selfsup.equivariance import decompose_similarity
 
 BACKBONE = dict(type='ResNet', depth=18, norm_cfg=dict(type='BN'))
 NECK = dict(type='NonLinearNeck', in_channels=512, hid_channels=32, out_channels=16, num_layers=2,
@@ -21,9 +21,9 @@ NECK = dict(type='NonLinearNeck', in_channels=512, hid_channels=32, out_channels
 HEAD = dict(type='ContrastiveHead', loss=dict(type='CrossEntropyLoss'), temperature=0.5)
 
 
-def _aug_px(n: int, size: int, seed: int, **kwargs) -> torch.Tensor:
-    """:func:`aug_matrices.random_aug_px` as a float32 tensor (what the model receives)."""
-    return torch.tensor(random_aug_px(n, size, seed, **kwargs), dtype=torch.float32)
+def _aug_norm(n: int, seed: int, **kwargs) -> torch.Tensor:
+    """:func:`aug_matrices.random_aug_norm` as a float32 tensor (what the model receives)."""
+    return torch.tensor(random_aug_norm(n, seed, **kwargs), dtype=torch.float32)
 
 
 def test_nothing_undone_equals_mmpretrain_simclr():
@@ -32,7 +32,7 @@ def test_nothing_undone_equals_mmpretrain_simclr():
     peclr = MODELS.build(dict(type='PeCLR', backbone=BACKBONE, neck=NECK, head=HEAD, undo=()))
     peclr.load_state_dict(simclr.state_dict())
     inputs = [torch.randn(4, 3, 32, 32), torch.randn(4, 3, 32, 32)]
-    samples = aug_data_samples(_aug_px(8, 32, seed=1))
+    samples = aug_data_samples(_aug_norm(8, seed=1))
     ref = simclr.loss(inputs, samples)['loss']
     ref.backward()
     out = peclr.loss(inputs, samples)['loss']
@@ -80,7 +80,7 @@ def _canonical_gap(ds, model, trials=12, size=96):
     for _ in range(trials):
         packed = ds[0]
         x = torch.stack(packed['inputs']).float()
-        canon = model.canonicalize(enc(x), packed['data_samples'].aug_matrix, (size, size))
+        canon = model.canonicalize(enc(x), packed['data_samples'].aug_norm)
         gaps.append((canon[0] - canon[1]).norm(dim=-1).max().item() * size)
     return max(gaps), float(np.mean(gaps))
 
@@ -128,17 +128,16 @@ def _release_undo(z: torch.Tensor, shift: torch.Tensor, theta: torch.Tensor) -> 
 def test_official_mode_matches_the_release_formula():
     torch.manual_seed(0)
     z = torch.randn(6, 16)
-    aug = _aug_px(6, 128, seed=3)
-    parts = decompose_similarity(pixel_to_normalized(aug, 128, 128))
+    aug = _aug_norm(6, seed=3)
+    parts = decompose_similarity(aug)
     model = _model(mode='official')
     assert model.normalize == 'both'
-    ours = nn.functional.normalize(model.canonicalize(z, aug, (128, 128)).flatten(1))
+    ours = nn.functional.normalize(model.canonicalize(z, aug).flatten(1))
     torch.testing.assert_close(ours, _release_undo(z, parts['shift'], parts['theta']), atol=1e-6, rtol=1e-5)
 
 
 def test_decomposition_recovers_the_parts():
-    aug = _aug_px(5, 64, seed=4, scale=(0.6, 1.2), flip=True)
-    G = pixel_to_normalized(aug, 64, 64)
+    G = _aug_norm(5, seed=4, scale=(0.6, 1.2), flip=True)
     p = decompose_similarity(G)
     c, s = torch.cos(p['theta']), torch.sin(p['theta'])
     R = torch.stack([torch.stack([c, -s], -1), torch.stack([s, c], -1)], -2) * p['scale'][:, None, None]
@@ -155,7 +154,7 @@ def test_bad_configuration_lists_valid_choices():
         _model(normalize='before')
     m = _model()
     assert (m.mode, m.normalize, m.undo) == ('exact', 'after', ('rotate', 'translate'))
-    with pytest.raises(KeyError, match='aug_matrix'):
+    with pytest.raises(KeyError, match='aug_norm'):
         m.loss([torch.randn(2, 3, 32, 32)] * 2, [DataSample(), DataSample()])
 
 
@@ -165,19 +164,19 @@ def test_bad_inputs_fail_with_one_clear_line():
     m = _model()
     views = [torch.randn(2, 3, 32, 32)] * 2
     with pytest.raises(ValueError, match=r'a list of 2 views.*got a Tensor of shape \(2, 2, 3, 32, 32\)'):
-        m.loss(torch.stack(views, 1), aug_data_samples(_aug_px(4, 32, seed=0)))
+        m.loss(torch.stack(views, 1), aug_data_samples(_aug_norm(4, seed=0)))
     with pytest.raises(ValueError, match='exactly 2 views per image, got 3'):
-        m.loss(views + views[:1], aug_data_samples(_aug_px(4, 32, seed=0)))
+        m.loss(views + views[:1], aug_data_samples(_aug_norm(4, seed=0)))
     with pytest.raises(ValueError, match='at least 2 images .* got 1'):
-        m.loss([v[:1] for v in views], aug_data_samples(_aug_px(2, 32, seed=0)))
-    bad = _aug_px(4, 32, seed=0)
+        m.loss([v[:1] for v in views], aug_data_samples(_aug_norm(2, seed=0)))
+    bad = _aug_norm(4, seed=0)
     bad[1, 0, 0] = float('nan')
-    with pytest.raises(ValueError, match='data sample 0: "aug_matrix" is not finite'):
+    with pytest.raises(ValueError, match='data sample 0: "aug_norm" is not finite'):
         m.loss(views, aug_data_samples(bad))
     wrong = [DataSample() for _ in range(2)]
     for ds in wrong:
-        ds.set_field(torch.eye(3), 'aug_matrix')
-    with pytest.raises(ValueError, match=r'"aug_matrix" must be \(2, 3, 3\).*got \(3, 3\)'):
+        ds.set_field(torch.eye(3), 'aug_norm')
+    with pytest.raises(ValueError, match=r'"aug_norm" must be \(2, 3, 3\).*got \(3, 3\)'):
         m.loss(views, wrong)
 
 

@@ -41,7 +41,8 @@ def _peak(img: np.ndarray) -> np.ndarray:
     return np.array([(w * xx).sum(), (w * yy).sum()]) / w.sum()
 
 
-def _view_pipeline(size=SIZE, shift=(0, 12), margin=(0.9, 1.5), flip_prob=0.5, jitter=True):
+def _view_pipeline(size=SIZE, shift=(0, 12), margin=(0.9, 1.5), flip_prob=0.5, jitter=True,
+                   matrix_keys=('aug_norm',)):
     views = [dict(type='TrackedCrop', size=size, margin=1.4),
              dict(type='TrackedRandomAffine', max_angle=45, shift=shift, margin=margin, flip_prob=flip_prob),
              dict(type='TrackedWarp')]
@@ -51,22 +52,23 @@ def _view_pipeline(size=SIZE, shift=(0, 12), margin=(0.9, 1.5), flip_prob=0.5, j
                   dict(type='GaussianBlur', magnitude_range=(0.1, 1.0), magnitude_std='inf', prob=0.5),
                   dict(type='RandomGaussianNoise', std=5, prob=0.5)]
     return [dict(type='LoadHandImage'), dict(type='MultiViewTracked', num_views=2, transforms=[views]),
-            dict(type='PackPeCLRInputs')]
+            dict(type='PackPeCLRInputs', matrix_keys=matrix_keys)]
 
 
 def test_marker_lands_where_the_recorded_matrix_sends_it(tmp_path):
     src = (121.3, 98.6)
     _marker_image(tmp_path / 'hand.png', centre=src)
-    ds = DATASETS.build(dict(type='HandImageFolder', data_root=str(tmp_path), pipeline=_view_pipeline()))
+    pipeline = _view_pipeline(matrix_keys=('aug_norm', 'homography_matrix'))  # source -> view px, packed too
+    ds = DATASETS.build(dict(type='HandImageFolder', data_root=str(tmp_path), pipeline=pipeline))
     np.random.seed(0)
     errors, angles, flips = [], [], 0
     for _ in range(20):  # 40 views: random rotation, shift, scale, flip, colour jitter
         packed = ds[0]
         sample = packed['data_samples']
-        assert sample.view_matrix.shape == (2, 3, 3) and sample.view_matrix.dtype == torch.float32
+        assert sample.homography_matrix.shape == (2, 3, 3) and sample.homography_matrix.dtype == torch.float32
         for v in range(2):
             img = packed['inputs'][v].permute(1, 2, 0).numpy()
-            A = sample.view_matrix[v].double().numpy()
+            A = sample.homography_matrix[v].double().numpy()
             errors.append(np.linalg.norm(_peak(img) - transform_points(A, np.array(src))))
             angles.append(math.degrees(math.atan2(A[1, 0], A[0, 0])))
             flips += np.linalg.det(A[:2, :2]) < 0
@@ -75,20 +77,20 @@ def test_marker_lands_where_the_recorded_matrix_sends_it(tmp_path):
 
 
 def test_matrix_composition_and_single_warp():
-    """peclr_aug is T R S F in normalised coordinates; the warp uses N^-1 aug N base exactly once."""
+    """peclr_aug_norm is T R S F in normalised coordinates; the warp uses N^-1 aug N crop exactly once."""
     img = np.random.default_rng(1).integers(0, 255, (50, 70, 3), dtype=np.uint8)
     r = TrackedCrop(size=(40, 40), margin=1.0)(dict(img=img, hand_bbox=np.array([10, 5, 40, 35.0])))
     side = math.hypot(30, 30)
-    np.testing.assert_allclose(transform_points(r['peclr_base'], np.array([25.0, 20.0])), [19.5, 19.5])
-    np.testing.assert_allclose(r['peclr_base'][0, 0], 40 / side)
+    np.testing.assert_allclose(transform_points(r['peclr_crop_px'], np.array([25.0, 20.0])), [19.5, 19.5])
+    np.testing.assert_allclose(r['peclr_crop_px'][0, 0], 40 / side)
     np.random.seed(3)
     r = TrackedRandomAffine(max_angle=30, shift=(2, 2), margin=(2.0, 2.0), flip_prob=1.0)(r)
-    aug = r['peclr_aug']
+    aug = r['peclr_aug_norm']
     assert np.linalg.det(aug[:2, :2]) == pytest.approx(-0.25)  # flipped, zoom 1/2
     np.testing.assert_allclose(np.abs(aug[:2, 2]), [2 / 40, 2 / 40])
     out = TrackedWarp()(r)
     N = normalization_matrix(40, 40)
-    np.testing.assert_allclose(out['homography_matrix'], np.linalg.inv(N) @ aug @ N @ r['peclr_base'])
+    np.testing.assert_allclose(out['homography_matrix'], np.linalg.inv(N) @ aug @ N @ r['peclr_crop_px'])
     ref = cv2.warpAffine(img, out['homography_matrix'][:2], (40, 40), flags=cv2.INTER_LINEAR)
     np.testing.assert_array_equal(out['img'], ref)
 
@@ -100,7 +102,7 @@ def test_left_hand_is_mirrored_and_appearance_keeps_matrix():
     right = TrackedWarp()(TrackedCrop(size=32, margin=0.71)(dict(base)))
     left = TrackedWarp()(TrackedCrop(size=32, margin=0.71)(dict(base, flip_left=True)))
     np.testing.assert_allclose(_peak(left['img'])[0], 31 - _peak(right['img'])[0], atol=1e-6)
-    before = {k: left[k].copy() for k in ('homography_matrix', 'peclr_aug_matrix')}
+    before = {k: left[k].copy() for k in ('homography_matrix', 'peclr_aug_norm')}
     np.random.seed(0)
     after = TRANSFORMS.build(dict(type='RandomGaussianNoise', prob=1.0))(HSVColorJitter(prob=1.0)(left))
     for k, v in before.items():
@@ -130,7 +132,7 @@ def test_collated_batch_carries_matrices_to_the_model(tmp_path):
     assert len(batch['inputs']) == 2 and batch['inputs'][0].shape == (2, 3, 32, 32)
     from mmpretrain.models import SelfSupDataPreprocessor
     data = SelfSupDataPreprocessor(mean=[0, 0, 0], std=[1, 1, 1])(batch)
-    assert data['data_samples'][1].aug_matrix.shape == (2, 3, 3)
+    assert data['data_samples'][1].aug_norm.shape == (2, 3, 3)
 
 
 def test_bad_configuration_is_reported():

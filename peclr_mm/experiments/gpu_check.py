@@ -478,7 +478,8 @@ def _rel(a, b) -> float:
 
 
 def _batch(n: int, size: int, seed: int = 0):
-    """Two random views (n, 3, size, size) and random similarity transforms (n, 2, 3, 3), float64."""
+    """Two random views (n, 3, size, size) and random similarity transforms (n, 2, 3, 3), float64, in
+    normalised view coordinates (``aug_norm``; shift std a tenth of the view side)."""
     import torch
     g = torch.Generator().manual_seed(seed)
     views = [torch.randn(n, 3, size, size, generator=g, dtype=torch.float64) for _ in range(2)]
@@ -487,7 +488,7 @@ def _batch(n: int, size: int, seed: int = 0):
     aug = torch.zeros(n, 2, 3, 3, dtype=torch.float64)
     aug[..., 0, 0], aug[..., 0, 1] = s * torch.cos(th), -s * torch.sin(th)
     aug[..., 1, 0], aug[..., 1, 1] = s * torch.sin(th), s * torch.cos(th)
-    aug[..., :2, 2] = torch.randn(n, 2, 2, generator=g, dtype=torch.float64) * size / 10
+    aug[..., :2, 2] = torch.randn(n, 2, 2, generator=g, dtype=torch.float64) * 0.1
     aug[..., 2, 2] = 1
     return views, aug
 
@@ -500,7 +501,7 @@ def _loss_grads(model, views, aug, device: str, dtype, autocast: bool = False):
     samples = []
     for a in aug:
         ds = DataSample()
-        ds.set_field(a.to(device=device, dtype=dtype), 'aug_matrix')
+        ds.set_field(a.to(device=device, dtype=dtype), 'aug_norm')
         samples.append(ds)
     model.zero_grad(set_to_none=True)
     inputs = [v.to(device=device, dtype=dtype) for v in views]

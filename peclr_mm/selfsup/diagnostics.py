@@ -1,7 +1,7 @@
 """Is the latent equivariant? Positive-pair agreement with and without undoing the views' geometry.
 
-For two views of each of ``n`` images, with projections ``z`` (n, 2, D) and augmentations ``aug_px``
-(n, 2, 3, 3) on view pixels, :func:`pair_agreement` reports the mean cosine between the two views'
+For two views of each of ``n`` images, with projections ``z`` (n, 2, D) and augmentations ``aug_norm``
+(n, 2, 3, 3) in normalised view coordinates, :func:`pair_agreement` reports the mean cosine between the two views'
 canonical points (the undo of :func:`~peclr_mm.selfsup.equivariance.canonicalize`) and between the raw
 projections. ``gap = undone - raw`` is positive when undoing the geometry makes the views agree more, i.e.
 the latent moves with the image (equivariance); an invariant latent (the same z for both views) has
@@ -68,20 +68,27 @@ def backbone_and_projection(model: nn.Module, views: Sequence[torch.Tensor], mod
 
 
 @torch.no_grad()
-def pair_agreement(z: torch.Tensor, aug_px: torch.Tensor, img_hw: Sequence[int],
-                   undo: Sequence[str] = ('rotate', 'translate'), mode: str = 'exact',
-                   normalize: str = 'after') -> Dict[str, float]:
-    """Mean positive-pair cosine of projections ``z`` (n, 2, D) with and without the undo.
+def pair_agreement(z: torch.Tensor, aug_norm: torch.Tensor, undo: Sequence[str] = ('rotate', 'translate'),
+                   mode: str = 'exact', normalize: str = 'after') -> Dict[str, float]:
+    """Mean positive-pair cosine of the projections with and without the undo.
 
-    Returns ``undone``, ``raw`` and ``gap = undone - raw``.
+    Args:
+        z (torch.Tensor): projections (n, 2, D) of two views of each of n images.
+        aug_norm (torch.Tensor): the views' augmentations (n, 2, 3, 3) in normalised view coordinates.
+        undo (Sequence[str]): parts to undo. Defaults to ``('rotate', 'translate')``.
+        mode (str): ``'exact'`` or ``'official'``. Defaults to ``'exact'``.
+        normalize (str): ``'after'`` or ``'both'``. Defaults to ``'after'``.
+
+    Returns:
+        dict: ``undone``, ``raw`` and ``gap = undone - raw``.
     """
-    if z.dim() != 3 or z.size(1) != 2 or aug_px.shape != (z.size(0), 2, 3, 3):
-        raise ValueError(f'expected z (n, 2, D) and aug_px (n, 2, 3, 3), got {tuple(z.shape)} and '
-                         f'{tuple(aug_px.shape)}')
-    flat, aug = z.flatten(0, 1).float(), aug_px.flatten(0, 1).float()
+    if z.dim() != 3 or z.size(1) != 2 or aug_norm.shape != (z.size(0), 2, 3, 3):
+        raise ValueError(f'expected z (n, 2, D) and aug_norm (n, 2, 3, 3), got {tuple(z.shape)} and '
+                         f'{tuple(aug_norm.shape)}')
+    flat, aug = z.flatten(0, 1).float(), aug_norm.flatten(0, 1).float()
     out = {}
     for key, parts in (('undone', tuple(undo)), ('raw', ())):
-        c = l2_normalize(canonicalize(flat, aug, img_hw, parts, mode, normalize).flatten(1)).view(z.size(0), 2, -1)
+        c = l2_normalize(canonicalize(flat, aug, parts, mode, normalize).flatten(1)).view(z.size(0), 2, -1)
         out[key] = float((c[:, 0] * c[:, 1]).sum(-1).mean())
     out['gap'] = out['undone'] - out['raw']
     return out

@@ -1,7 +1,8 @@
 """Undoing a view's geometric augmentation on latent 2-D points (torch, differentiable in the points).
 
-Points live in normalised view coordinates ``(p - c) / max(H, W)`` (see ``tracked_transforms``). The
-augmentation of a view is a similarity with optional flip, decomposed uniquely as
+Points and augmentations share one frame, normalised view coordinates ``(p - c) / max(H, W)`` (see
+``tracked_transforms``): the pipeline delivers each view's augmentation ``aug_norm`` in it, so nothing here
+knows the view size. The augmentation of a view is a similarity with optional flip, decomposed uniquely as
 ``G = T(t) @ R(theta) @ S(s) @ F``. Two ways to undo chosen parts of it:
 
 - ``exact``: ``q = F^-1 S^-1 R^-1 (p - t)``, restricted to the chosen parts (all four: exactly ``G^-1``);
@@ -31,16 +32,11 @@ def check_undo(undo: Sequence[str]) -> tuple:
     return tuple(dict.fromkeys(undo))
 
 
-def pixel_to_normalized(aug_px: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """(B, 3, 3) matrices on view pixels -> the same maps on normalised view coordinates."""
-    L = float(max(height, width))
-    N = aug_px.new_tensor([[1 / L, 0, -(width - 1) / 2 / L], [0, 1 / L, -(height - 1) / 2 / L], [0, 0, 1]])
-    N_inv = aug_px.new_tensor([[L, 0, (width - 1) / 2], [0, L, (height - 1) / 2], [0, 0, 1]])
-    return N @ aug_px @ N_inv
-
-
 def decompose_similarity(aug: torch.Tensor) -> Dict[str, torch.Tensor]:
-    """Split (B, 3, 3) ``G = T R S F`` into ``theta`` (B,), ``scale`` (B,), ``flip`` (B,) bool, ``shift`` (B, 2)."""
+    """Split (B, 3, 3) ``G = T R S F`` into ``theta`` (B,), ``scale`` (B,), ``flip`` (B,) bool, ``shift`` (B, 2).
+
+    ``shift`` is in the frame of ``aug`` (normalised view coordinates for the pipeline's ``aug_norm``).
+    """
     L = aug[:, :2, :2]
     det = L[:, 0, 0] * L[:, 1, 1] - L[:, 0, 1] * L[:, 1, 0]
     flip = det < 0
@@ -86,13 +82,21 @@ def l2_normalize(z: torch.Tensor) -> torch.Tensor:
     return z / (torch.norm(z, p=2, dim=1, keepdim=True) + 1e-10)
 
 
-def canonicalize(z: torch.Tensor, aug_px: torch.Tensor | None, img_hw: Sequence[int], undo: Sequence[str],
-                 mode: str = 'exact', normalize: str = 'after') -> torch.Tensor:
-    """Projections ``z`` (B, D) of views of size ``img_hw`` with augmentations ``aug_px`` (B, 3, 3, view
-    pixels) -> canonical points (B, D / 2, 2), before the final normalisation.
+def canonicalize(z: torch.Tensor, aug_norm: torch.Tensor | None, undo: Sequence[str], mode: str = 'exact',
+                 normalize: str = 'after') -> torch.Tensor:
+    """Projections -> canonical points (B, D / 2, 2), before the final normalisation.
 
     ``normalize='both'`` L2-normalises ``z`` before the undo (the release); ``'after'`` leaves that to the
-    caller. Nothing is undone for an empty ``undo`` (then ``aug_px`` may be None).
+    caller.
+
+    Args:
+        z (torch.Tensor): projections (B, D), D even, read as D / 2 points in normalised view coordinates.
+        aug_norm (torch.Tensor, optional): the views' augmentations (B, 3, 3), nominal view -> view in
+            normalised view coordinates (``aug_norm`` of :class:`~peclr_mm.selfsup.MultiViewTracked`). May
+            be None when ``undo`` is empty.
+        undo (Sequence[str]): parts to undo, a subset of :data:`UNDO_PARTS`.
+        mode (str): ``'exact'`` or ``'official'``. Defaults to ``'exact'``.
+        normalize (str): ``'after'`` or ``'both'``. Defaults to ``'after'``.
     """
     if z.size(1) % 2:
         raise ValueError(f'projection dim {z.size(1)} must be even to be read as 2-D points')
@@ -101,9 +105,9 @@ def canonicalize(z: torch.Tensor, aug_px: torch.Tensor | None, img_hw: Sequence[
     points = z.reshape(z.size(0), -1, 2)
     if not undo:
         return points
-    if aug_px is None:
+    if aug_norm is None:
         raise KeyError(f'undoing {tuple(undo)} needs the views\' augmentation matrices (B, 3, 3)')
     # Decompose in float32 whatever the training precision; the parts are data (no gradient).
-    parts = decompose_similarity(pixel_to_normalized(aug_px.float(), *img_hw))
+    parts = decompose_similarity(aug_norm.float())
     parts = {k: v.to(z.dtype) if v.is_floating_point() else v for k, v in parts.items()}
     return (undo_exact if mode == 'exact' else undo_official)(points, parts, undo)

@@ -42,7 +42,8 @@ class EquivarianceMonitorHook(Hook):
         mode (str, optional): inverse mode; defaults to the model's ``mode`` or ``'exact'``.
         normalize (str, optional): normalisation placement; defaults to the model's ``normalize`` or
             ``'after'``.
-        matrix_key (str): data-sample field of the (2, 3, 3) augmentation matrices.
+        matrix_key (str): data-sample field of the (2, 3, 3) augmentation matrices in normalised view
+            coordinates. Defaults to ``'aug_norm'``.
     """
 
     priority = 'LOW'
@@ -50,7 +51,7 @@ class EquivarianceMonitorHook(Hook):
     def __init__(self, interval: int = 100, num_samples: int = 64, seed: int = 0,
                  bn_modes: Sequence[str] = BN_MODES, undo: Sequence[str] | None = None,
                  mode: str | None = None, normalize: str | None = None,
-                 matrix_key: str = 'aug_matrix') -> None:
+                 matrix_key: str = 'aug_norm') -> None:
         if interval < 1 or num_samples < 2:
             raise ValueError(f'interval must be >= 1 and num_samples >= 2, got {interval} and {num_samples}')
         bad = [m for m in bn_modes if m not in BN_MODES]
@@ -90,7 +91,7 @@ class EquivarianceMonitorHook(Hook):
         out = {}
         for bn in self.bn_modes:
             feats, z = backbone_and_projection(model, views, bn)
-            agree = pair_agreement(z, aug, views[0].shape[-2:], undo, mode, normalize)
+            agree = pair_agreement(z, aug, undo, mode, normalize)
             out.update({f'equivariance/{bn}_{k}': v for k, v in agree.items()})
             out[f'equivariance/{bn}_feat_rank'] = effective_rank(feats.flatten(0, 1))
         return out

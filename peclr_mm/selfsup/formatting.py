@@ -15,15 +15,18 @@ from peclr_mm.reprs import format_repr
 class PackPeCLRInputs(PackInputs):
     """Pack ``img`` (list of V views) into ``inputs`` and each matrix key into a float32 tensor data field.
 
-    Data fields are moved to the device with the batch by the data preprocessor. Defaults pack
-    ``view_matrix`` and ``aug_matrix`` (both (V, 3, 3), see :class:`MultiViewTracked`).
+    Data fields are moved to the device with the batch by the data preprocessor. The default packs
+    ``aug_norm`` ((V, 3, 3), each view's augmentation in normalised view coordinates, see
+    :class:`MultiViewTracked`), the one field :class:`PeCLR` reads.
 
     Args:
-        matrix_keys (Sequence[str]): results keys to pack as tensors. Missing keys are an error.
+        matrix_keys (Sequence[str]): results keys to pack as tensors, e.g. add ``'homography_matrix'``
+            (source -> view pixels) to inspect the warps. Missing keys are an error. Defaults to
+            ``('aug_norm',)``.
         meta_keys (Sequence[str]): meta information keys. Defaults to mmpretrain's ``PackInputs`` ones.
     """
 
-    def __init__(self, matrix_keys: Sequence[str] = ('view_matrix', 'aug_matrix'),
+    def __init__(self, matrix_keys: Sequence[str] = ('aug_norm',),
                  meta_keys: Sequence[str] = PackInputs.DEFAULT_META_KEYS) -> None:
         super().__init__(input_key='img', algorithm_keys=(), meta_keys=meta_keys)
         self.matrix_keys = tuple(matrix_keys)

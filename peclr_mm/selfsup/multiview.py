@@ -1,6 +1,6 @@
 """Multi-view wrapper that keeps what the tracked transforms recorded for every view.
 
-mmpretrain's ``MultiView`` keeps only the images; PeCLR also needs each view's geometric matrix.
+mmpretrain's ``MultiView`` keeps only the images; PeCLR also needs each view's geometric augmentation.
 """
 from __future__ import annotations
 
@@ -16,8 +16,13 @@ from mmpretrain.registry import TRANSFORMS
 class MultiViewTracked(BaseTransform):
     """Run view pipelines on one sample; stack each view's image and tracked matrices.
 
-    Added/updated keys: ``img`` (list of V images), ``view_matrix`` (V, 3, 3) source -> view pixels,
-    ``aug_matrix`` (V, 3, 3) nominal view -> view pixels (what :class:`PeCLR` undoes).
+    Added/updated keys (matrices float64, column vectors):
+
+    - ``img``: list of V images;
+    - ``aug_norm`` (V, 3, 3): each view's augmentation, nominal view -> view in normalised view coordinates
+      (the tracked ``peclr_aug_norm``; what :class:`PeCLR` undoes);
+    - ``homography_matrix`` (V, 3, 3): source pixels -> view pixels, the map each view was resampled with
+      (mmdet's name; kept for inspection, not packed by default).
 
     The input dict is copied shallowly per view (arrays are shared, not deep-copied, for speed): view
     transforms must return new arrays rather than write into ``img`` in place (all tracked, appearance and
@@ -40,7 +45,7 @@ class MultiViewTracked(BaseTransform):
         self.views = [p for p, n in zip(self.pipelines, self.num_views) for _ in range(n)]
 
     def transform(self, results: dict) -> dict:
-        imgs, view_m, aug_m = [], [], []
+        imgs, homography, aug_norm = [], [], []
         for pipeline in self.views:
             view = {k: (v if isinstance(v, np.ndarray) else copy.deepcopy(v)) for k, v in results.items()}
             out = pipeline(view)
@@ -48,12 +53,12 @@ class MultiViewTracked(BaseTransform):
                 raise RuntimeError('each MultiViewTracked pipeline must contain TrackedCrop ... TrackedWarp; '
                                    f'got {pipeline}')
             imgs.append(out['img'])
-            view_m.append(out['homography_matrix'])
-            aug_m.append(out['peclr_aug_matrix'])
+            homography.append(out['homography_matrix'])
+            aug_norm.append(out['peclr_aug_norm'])
         results['img'] = imgs
         results['img_shape'] = imgs[0].shape[:2]
-        results['view_matrix'] = np.stack(view_m)
-        results['aug_matrix'] = np.stack(aug_m)
+        results['aug_norm'] = np.stack(aug_norm)
+        results['homography_matrix'] = np.stack(homography)
         return results
 
     def __repr__(self) -> str:

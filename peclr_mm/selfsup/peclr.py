@@ -23,7 +23,8 @@ class PeCLR(BaseSelfSupervisor):
     For ``n`` images with two views each (``inputs``: a list of 2 tensors (n, C, H, W)), the projection
     ``z = neck(backbone(x))`` (2n, D) is read as ``D / 2`` points (2n, D / 2, 2) in normalised view
     coordinates. The chosen parts of each view's geometric augmentation (the data samples'
-    ``matrix_key``: (2, 3, 3), nominal view -> view pixels) are undone on these points, the flattened
+    ``matrix_key``: (2, 3, 3), nominal view -> view in the same normalised view coordinates, as
+    :class:`MultiViewTracked` stacks it) are undone on these points, the flattened
     points (2n, D) are L2-normalised and NT-Xent (``head``) runs on the batch gathered from all ranks
     (2N, D), with a correct backward (:func:`all_gather_with_grad`).
 
@@ -48,15 +49,15 @@ class PeCLR(BaseSelfSupervisor):
         mode (str): Inverse, ``'exact'`` or ``'official'`` (see :mod:`peclr_mm.selfsup.equivariance`).
             Defaults to ``'exact'``.
         normalize (str, optional): ``'after'`` or ``'both'``. Defaults to None, the mode's default.
-        matrix_key (str): Data-sample field with the (2, 3, 3) augmentation matrices. Defaults to
-            ``'aug_matrix'``.
+        matrix_key (str): Data-sample field with the (2, 3, 3) augmentation matrices in normalised view
+            coordinates. Defaults to ``'aug_norm'``.
         pretrained (str, optional): As mmpretrain's ``BaseSelfSupervisor``. Defaults to None.
         data_preprocessor (dict, optional): Config of the data preprocessor. Defaults to None.
         init_cfg (dict, optional): Initialisation config. Defaults to None.
     """
 
     def __init__(self, backbone: dict, neck: dict, head: dict, undo: Sequence[str] = ('rotate', 'translate'),
-                 mode: str = 'exact', normalize: str | None = None, matrix_key: str = 'aug_matrix',
+                 mode: str = 'exact', normalize: str | None = None, matrix_key: str = 'aug_norm',
                  pretrained: str | None = None, data_preprocessor: dict | None = None,
                  init_cfg: dict | None = None) -> None:
         super().__init__(backbone=backbone, neck=neck, head=head, pretrained=pretrained,
@@ -74,13 +75,18 @@ class PeCLR(BaseSelfSupervisor):
                              f'{linears[-1].out_features} must be even')
         self._index_cache: Dict[Tuple[int, torch.device], Tuple[torch.Tensor, torch.Tensor]] = {}
 
-    def canonicalize(self, z: torch.Tensor, aug_px: torch.Tensor | None, img_hw: Sequence[int]) -> torch.Tensor:
-        """Projections z (B, D) of views of size ``img_hw`` with augmentations ``aug_px`` (B, 3, 3, view
-        pixels) -> canonical points (B, D / 2, 2), before the final normalisation."""
-        if self.undo and aug_px is None:
+    def canonicalize(self, z: torch.Tensor, aug_norm: torch.Tensor | None) -> torch.Tensor:
+        """Projections -> canonical points (B, D / 2, 2), before the final normalisation.
+
+        Args:
+            z (torch.Tensor): projections (B, D).
+            aug_norm (torch.Tensor, optional): the views' augmentations (B, 3, 3) in normalised view
+                coordinates; None only when nothing is undone.
+        """
+        if self.undo and aug_norm is None:
             raise KeyError(f'PeCLR needs "{self.matrix_key}" in the data samples to undo {self.undo}; '
                            'use MultiViewTracked + PackPeCLRInputs')
-        return canonicalize(z, aug_px, img_hw, self.undo, self.mode, self.normalize)
+        return canonicalize(z, aug_norm, self.undo, self.mode, self.normalize)
 
     def _pair_index(self, n: int, device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
         """Row-wise column indices of the positive (2n, 1) and negatives (2n, 2n - 2), sample-major order."""
@@ -116,7 +122,7 @@ class PeCLR(BaseSelfSupervisor):
         if self.undo and data_samples and all(self.matrix_key in ds for ds in data_samples):
             aug = self._matrices(data_samples)  # (2n, 3, 3)
         z = self.neck(self.backbone(x))[0]
-        z = l2_normalize(self.canonicalize(z, aug, x.shape[-2:]).flatten(1))
+        z = l2_normalize(self.canonicalize(z, aug).flatten(1))
         z = all_gather_with_grad(z)  # (2N, D)
         if z.size(0) < 4:
             raise ValueError(f'PeCLR needs at least 2 images in the (gathered) batch for negatives, got '

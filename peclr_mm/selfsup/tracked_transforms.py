@@ -1,18 +1,22 @@
 """Transform-tracking geometric augmentation: compose one matrix per view, resample once.
 
-Two matrices are kept in ``results`` while a view is built:
+Frames: *source pixels* (the loaded image), *view pixels* (the output view, pixel centres at integer
+coordinates as in ``cv2.warpAffine``) and *normalised view coordinates* ``n = (p - c) / L`` with
+``c = ((W - 1) / 2, (H - 1) / 2)`` the view centre and ``L = max(W, H)``;
+:func:`normalization_matrix` (the one place that builds it) maps view pixels to normalised coordinates.
 
-- ``peclr_base``: source-image pixels -> *nominal* view pixels (the un-augmented crop: the hand box scaled to
+Two matrices are kept in ``results`` while a view is built (3x3 float64, column vectors):
+
+- ``peclr_crop_px``: source pixels -> *nominal* view pixels (the un-augmented crop: the hand box scaled to
   the output size, left hands mirrored). Set by :class:`TrackedCrop`.
-- ``peclr_aug``: the random geometric augmentation, in *normalised* view coordinates
-  ``n = (p - c) / L`` with ``c = ((W - 1) / 2, (H - 1) / 2)`` the view centre and ``L = max(W, H)``
-  (pixel centres at integer coordinates, as in ``cv2.warpAffine``). Built by :class:`TrackedRandomAffine`
-  as ``T(t) @ R(theta) @ S(s) @ F`` (flip, then scale and rotation about the view centre, then shift).
+- ``peclr_aug_norm``: the random geometric augmentation, nominal view -> view, in normalised view
+  coordinates. Built by :class:`TrackedRandomAffine` as ``T(t) @ R(theta) @ S(s) @ F`` (flip, then scale
+  and rotation about the view centre, then shift).
 
-:class:`TrackedWarp` composes ``A = N^-1 @ peclr_aug @ N @ peclr_base`` and applies it with **one**
-``cv2.warpAffine``; it records ``homography_matrix`` (source -> view pixels, mmdet's convention) and
-``peclr_aug_matrix`` (nominal view -> view, pixels), which :class:`PeCLR` inverts on the latent points.
-All matrices are 3x3 float64.
+:class:`TrackedWarp` alone goes to pixels, only to resample: it applies
+``A = N^-1 @ peclr_aug_norm @ N @ peclr_crop_px`` with **one** ``cv2.warpAffine`` and records ``A`` as
+``homography_matrix`` (source -> view pixels, mmdet's name). ``peclr_aug_norm`` travels on unchanged to
+:class:`PeCLR`, which decomposes it and undoes it on the latent points (in the same normalised frame).
 """
 from __future__ import annotations
 
@@ -30,7 +34,14 @@ _INTERP = {'nearest': cv2.INTER_NEAREST, 'bilinear': cv2.INTER_LINEAR, 'bicubic'
 
 
 def normalization_matrix(height: int, width: int) -> np.ndarray:
-    """3x3 ``N``: view pixels -> normalised view coordinates ``(p - c) / max(H, W)`` (centre at 0)."""
+    """3x3 float64 ``N``: view pixels -> normalised view coordinates ``(p - c) / max(H, W)`` (centre at 0).
+
+    A map ``M`` on view pixels is ``N @ M @ N^-1`` on normalised coordinates, and back: ``N^-1 @ G @ N``.
+
+    Args:
+        height (int): view height in pixels.
+        width (int): view width in pixels.
+    """
     L = float(max(height, width))
     return np.array([[1 / L, 0, -(width - 1) / 2 / L], [0, 1 / L, -(height - 1) / 2 / L], [0, 0, 1]])
 
@@ -41,6 +52,13 @@ def _pair(size: int | Sequence[int]) -> tuple[int, int]:
         return size, size
     w, h = size
     return int(w), int(h)
+
+
+def _tracked_shape(results: dict, name: str) -> tuple[int, int]:
+    """The view's output shape ``(H, W)``; a view not started by :class:`TrackedCrop` is an error naming ``name``."""
+    if 'peclr_crop_px' not in results or 'peclr_aug_norm' not in results:
+        raise KeyError(f'{name} needs TrackedCrop earlier in the view pipeline')
+    return results['peclr_out_shape']
 
 
 def _range(value: float | Sequence[float], name: str, symmetric: bool = False) -> tuple[float, float]:
@@ -64,7 +82,8 @@ class TrackedCrop(BaseTransform):
     (a left hand), the nominal view is mirrored so that every hand looks right. Nothing is resampled here.
 
     Required keys: ``img``. Optional: ``bbox_key``, ``flip_key``.
-    Added keys: ``peclr_base``, ``peclr_aug`` (identity), ``peclr_out_shape`` ``(H, W)``, ``peclr_pending``.
+    Added keys: ``peclr_crop_px`` (source pixels -> nominal view pixels), ``peclr_aug_norm`` (identity, in
+    normalised view coordinates), ``peclr_out_shape`` ``(H, W)``, ``peclr_pending``.
 
     Args:
         size (int | tuple[int, int]): output (width, height). Paper: 128.
@@ -96,11 +115,11 @@ class TrackedCrop(BaseTransform):
             raise ValueError(f'{results.get("img_path", "image")}: degenerate {self.bbox_key} {box!r}')
         out_w, out_h = self.size
         k = max(out_w, out_h) / side
-        base = np.array([[k, 0, (out_w - 1) / 2 - k * cx], [0, k, (out_h - 1) / 2 - k * cy], [0, 0, 1.0]])
+        crop_px = np.array([[k, 0, (out_w - 1) / 2 - k * cx], [0, k, (out_h - 1) / 2 - k * cy], [0, 0, 1.0]])
         if results.get(self.flip_key, False):
-            base = np.array([[-1.0, 0, out_w - 1], [0, 1, 0], [0, 0, 1]]) @ base
-        results['peclr_base'] = base
-        results['peclr_aug'] = np.eye(3)
+            crop_px = np.array([[-1.0, 0, out_w - 1], [0, 1, 0], [0, 0, 1]]) @ crop_px
+        results['peclr_crop_px'] = crop_px
+        results['peclr_aug_norm'] = np.eye(3)
         results['peclr_out_shape'] = (out_h, out_w)
         results['peclr_pending'] = True
         return results
@@ -111,10 +130,11 @@ class TrackedCrop(BaseTransform):
 
 @TRANSFORMS.register_module()
 class TrackedRandomAffine(BaseTransform):
-    """Draw a random similarity (flip, scale, rotation, shift) and compose it onto ``peclr_aug``.
+    """Draw a random similarity (flip, scale, rotation, shift) and compose it onto ``peclr_aug_norm``.
 
-    ``peclr_aug <- T(t) @ R(theta) @ S(1 / margin) @ F @ peclr_aug`` in normalised view coordinates, so
-    rotation and scale act about the view centre and the shift is in output pixels. Needs
+    ``peclr_aug_norm <- T(t) @ R(theta) @ S(1 / margin) @ F @ peclr_aug_norm`` in normalised view
+    coordinates, so rotation and scale act about the view centre; the shift is drawn in output pixels and
+    stored divided by ``max(H, W)``. Updated key: ``peclr_aug_norm``. Needs
     :class:`TrackedCrop` before and :class:`TrackedWarp` after; nothing is resampled here.
 
     Args:
@@ -143,9 +163,7 @@ class TrackedRandomAffine(BaseTransform):
         self.rotate_prob = rotate_prob
 
     def transform(self, results: dict) -> dict:
-        if 'peclr_aug' not in results:
-            raise KeyError('TrackedRandomAffine needs TrackedCrop earlier in the view pipeline')
-        out_h, out_w = results['peclr_out_shape']
+        out_h, out_w = _tracked_shape(results, 'TrackedRandomAffine')
         flip = np.random.rand() < self.flip_prob
         zoom = 1.0 / np.random.uniform(*self.margin)
         theta = math.radians(np.random.uniform(*self.angle)) if np.random.rand() < self.rotate_prob else 0.0
@@ -157,7 +175,7 @@ class TrackedRandomAffine(BaseTransform):
         step = np.array([[zoom * c, -zoom * s, t[0]], [zoom * s, zoom * c, t[1]], [0, 0, 1.0]])
         if flip:
             step = step @ np.diag([-1.0, 1.0, 1.0])
-        results['peclr_aug'] = step @ results['peclr_aug']
+        results['peclr_aug_norm'] = step @ results['peclr_aug_norm']
         return results
 
     def __repr__(self) -> str:
@@ -169,8 +187,11 @@ class TrackedRandomAffine(BaseTransform):
 class TrackedWarp(BaseTransform):
     """Resample the view once with the composed matrix (``cv2.warpAffine``).
 
-    Added/updated keys: ``img``, ``img_shape``, ``homography_matrix`` (source -> view pixels),
-    ``peclr_aug_matrix`` (nominal view -> view pixels); ``peclr_pending`` becomes False.
+    The only step that takes the augmentation to pixels: ``A = N^-1 @ peclr_aug_norm @ N @ peclr_crop_px``
+    (``N``: :func:`normalization_matrix`). ``peclr_aug_norm`` is left as it is (normalised view coordinates).
+
+    Added/updated keys: ``img``, ``img_shape``, ``homography_matrix`` (``A``: source -> view pixels);
+    ``peclr_pending`` becomes False.
 
     Args:
         interpolation (str): ``'nearest'``, ``'bilinear'`` or ``'bicubic'``. Defaults to ``'bilinear'``.
@@ -184,19 +205,15 @@ class TrackedWarp(BaseTransform):
         self.border_value = border_value
 
     def transform(self, results: dict) -> dict:
-        if 'peclr_base' not in results:
-            raise KeyError('TrackedWarp needs TrackedCrop earlier in the view pipeline')
-        out_h, out_w = results['peclr_out_shape']
+        out_h, out_w = _tracked_shape(results, 'TrackedWarp')
         N = normalization_matrix(out_h, out_w)
-        aug_px = np.linalg.inv(N) @ results['peclr_aug'] @ N
-        matrix = aug_px @ results['peclr_base']
+        matrix = np.linalg.inv(N) @ results['peclr_aug_norm'] @ N @ results['peclr_crop_px']
         bv = self.border_value
         bv = tuple(float(v) for v in bv) if isinstance(bv, tuple | list) else (float(bv),) * 4
         results['img'] = cv2.warpAffine(results['img'], matrix[:2], (out_w, out_h), flags=_INTERP[self.interpolation],
                                         borderMode=cv2.BORDER_CONSTANT, borderValue=bv)
         results['img_shape'] = (out_h, out_w)
         results['homography_matrix'] = matrix
-        results['peclr_aug_matrix'] = aug_px
         results['peclr_pending'] = False
         return results
 

@@ -30,7 +30,7 @@ from peclr_mm.pose.linear_probe import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-DEMO = ROOT / 'configs' / 'demo' / 'td-reg25d_res18-w32_1xb32-600it_synth-freihand3d-64x64.py'
+DEMO = ROOT / 'configs' / 'demo' / 'td-reg25d_res18-w32_1xb32-500it_synth-freihand3d-64x64.py'
 sys.path.insert(0, str(ROOT / 'tools'))
 
 

@@ -122,7 +122,7 @@ def test_all_configs_are_openmmlab_style():
 
 
 def test_stock_heatmap_head_on_this_dataset(freihand_root):
-    """mmpose's HeatmapHead + MSRAHeatmap + PackPoseInputs + 2-D metrics on FreiHand3DDataset."""
+    """mmpose's HeatmapHead + MSRAHeatmap + 2-D metrics on FreiHand3DDataset with its transforms."""
     from mmengine.dataset import pseudo_collate
     from mmpose.registry import DATASETS, METRICS, MODELS
     cfg = Config.fromfile(str(ROOT / 'configs' / 'freihand3d' / 'td-hm_res50-peclr_8xb64-100e_freihand3d-224x224.py'))

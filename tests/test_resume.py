@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from peclr_mm.checkpoint import load_checkpoint, register_safe_globals
+from peclr_mm.experiments.plan import schedule_options
 
 register_safe_globals()
 
@@ -85,9 +86,10 @@ def test_pretraining_killed_and_resumed_equals_uninterrupted(freihand_root, tmp_
 
 
 def test_finetuning_killed_and_resumed_equals_uninterrupted(freihand_root, tmp_path):
-    config = ROOT / 'configs' / 'demo' / 'td-reg25d_res18-w32_1xb32-600it_synth-freihand3d-64x64.py'
+    config = ROOT / 'configs' / 'demo' / 'td-reg25d_res18-w32_1xb32-500it_synth-freihand3d-64x64.py'
     options = [f'{s}_dataloader.dataset.data_root={freihand_root}/' for s in ('train', 'test')]
-    options += [f'train_cfg.max_iters={ITERS}', 'train_dataloader.batch_size=8', 'train_dataloader.num_workers=0',
+    options += schedule_options(config, ITERS, 1)  # the demo's way to shorten it: warm-up and cosine rescaled
+    options += ['train_dataloader.batch_size=8', 'train_dataloader.num_workers=0',
                 'train_dataloader.persistent_workers=False', 'default_hooks.checkpoint.interval=1',
                 'default_hooks.checkpoint.max_keep_ckpts=-1', 'randomness.seed=0', 'randomness.deterministic=True',
                 'default_hooks.logger.interval=1']

@@ -13,8 +13,7 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from peclr_mm.checkpoint import UnsafeCheckpointError  # noqa: E402
-from peclr_mm.selfsup.export import PREFIX, check_distinct, extract_backbone, save_atomic  # noqa: E402
+from peclr_mm.selfsup.export import PREFIX, export_pretrained, run_tool  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -23,16 +22,7 @@ def main(argv=None) -> int:
     parser.add_argument('out', help='output backbone weights (.pth)')
     parser.add_argument('--prefix', default=PREFIX, help='state_dict prefix of the backbone (kept in the output)')
     args = parser.parse_args(argv)
-    try:
-        check_distinct(args.checkpoint, args.out)
-        sd = extract_backbone(args.checkpoint, args.prefix)
-        save_atomic(sd, args.out, meta=dict(source=osp.basename(args.checkpoint), prefix=args.prefix,
-                                            converter='peclr_mm export_backbone'))
-    except (OSError, ValueError, UnsafeCheckpointError) as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 1
-    print(f'wrote {len(sd)} tensors to {args.out}')
-    return 0
+    return run_tool(lambda: export_pretrained(args.checkpoint, args.out, args.prefix))
 
 
 if __name__ == '__main__':

@@ -12,11 +12,12 @@ The same sequence of runs as ``tools/demo.py``, on the paper's configs (``config
 3. fine-tune scratch / SimCLR / PeCLR initialisations on 10 % and 100 % of the FreiHAND labels;
 4. test each on the FreiHAND evaluation split with ``FreiHandMetric``, writing the Codalab ``pred.json``.
 
-Without ``--yt3dh-root`` the pretraining uses FreiHAND's training images only (a config deriving from the
-paper's is written into the work dir). With ``--gpus N`` the runs go through ``torch.distributed.run`` and
-the pretraining's gradient accumulation keeps the effective batch at 2048 (``2048 / (N x 128)``); the
-fine-tuning learning rate is scaled from the paper's 8 x 64 with mmpose's ``--auto-scale-lr``. A finished
-stage (same command, output present) is skipped on a rerun; ``--force`` reruns. The plan is
+Without ``--yt3dh-root`` the pretraining uses FreiHAND's training images only
+(``configs/peclr/peclr_resnet50_8xb128-100e_freihand-128px.py``). With ``--gpus N`` the runs go through
+``torch.distributed.run`` and the pretraining's gradient accumulation keeps the effective batch at 2048
+(``2048 / (N x 128)``); the fine-tuning learning rate is scaled from the paper's 8 x 64 with mmpose's
+``--auto-scale-lr``. A finished stage (same command, output present) is skipped on a rerun; ``--force``
+reruns. The plan is
 :func:`peclr_mm.experiments.plan.paper_plan`; this script is its argument parser.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-# FreiHAND 3-D data at 224 px: whole-image boxes (as mmpose's 2-D FreiHAND), camera-consistent
+# FreiHAND 3-D data at 224 px (the input size and the codec live here only): whole-image boxes (as mmpose's 2-D FreiHAND), camera-consistent
 # crop/scale/rotation (TopdownAffine3D keeps K' = A K), 2.5-D targets (Hand25D).
 # Point data_root elsewhere with --cfg-options train_dataloader.dataset.data_root=PATH
 # val_dataloader.dataset.data_root=PATH test_dataloader.dataset.data_root=PATH
@@ -43,13 +43,8 @@ val_dataloader = dict(
 # The FreiHAND evaluation split (3,960 samples). Add
 # --cfg-options test_evaluator.pred_json=work_dirs/NAME/pred.json to write a Codalab submission.
 test_dataloader = dict(
-    batch_size=32,
-    num_workers=4,
-    persistent_workers=True,
-    drop_last=False,
-    sampler=dict(type='DefaultSampler', shuffle=False, round_up=False),
-    dataset=dict(type=dataset_type, data_root=data_root, split='test', test_mode=True,
-                 pipeline=val_pipeline))
+    val_dataloader,
+    dataset=dict(type=dataset_type, data_root=data_root, split='test', test_mode=True, pipeline=val_pipeline))
 
 val_evaluator = dict(type='FreiHandMetric')
 test_evaluator = dict(type='FreiHandMetric')

@@ -1,8 +1,7 @@
 # `make demo` fine-tuning initialised from the demo's PeCLR backbone (tools/export_backbone.py output of
-# peclr_resnet18-w32_1xb64-500it_synth-freihand-64px.py; tools/demo.py points init_cfg.checkpoint at its
+# peclr_resnet18-w32_1xb64-400it_synth-freihand-64px.py; tools/demo.py points init_cfg.checkpoint at its
 # work dir). All labels.
-_base_ = ['./td-reg25d_res18-w32_1xb32-600it_synth-freihand3d-64x64.py']
-custom_imports = dict(imports=['peclr_mm.pose'], allow_failed_imports=False)
+_base_ = ['./td-reg25d_res18-w32_1xb32-500it_synth-freihand3d-64x64.py']
 
 model = dict(backbone=dict(
     init_cfg=dict(type='Pretrained', prefix='backbone.', checkpoint='work_dirs/demo/pretrain/peclr/backbone.pth')))

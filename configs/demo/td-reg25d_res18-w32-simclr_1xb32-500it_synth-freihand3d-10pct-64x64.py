@@ -1,6 +1,5 @@
 # `make demo` fine-tuning initialised from the demo's SimCLR backbone, with the labels of 10 % of the unique
 # training samples (seed 0), the same iterations as with 100 %.
-_base_ = ['./td-reg25d_res18-w32-simclr_1xb32-600it_synth-freihand3d-64x64.py']
-custom_imports = dict(imports=['peclr_mm.pose'], allow_failed_imports=False)
+_base_ = ['./td-reg25d_res18-w32-simclr_1xb32-500it_synth-freihand3d-64x64.py']
 
 train_dataloader = dict(dataset=dict(label_fraction=0.1, seed=0))

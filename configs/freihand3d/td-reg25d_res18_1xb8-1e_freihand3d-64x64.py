@@ -1,28 +1,16 @@
 # Tiny CPU config for tests and smoke runs: ResNet-18, 64 px input, 2.5-D head with z-root refinement,
 # one epoch. Point it at data with --cfg-options train_dataloader.dataset.data_root=PATH
 # val_dataloader.dataset.data_root=PATH test_dataloader.dataset.data_root=PATH
-_base_ = [
-    '../_base_/freihand3d_runtime.py',
-    '../_base_/freihand3d_dataset.py',
-    '../_base_/freihand3d_reg25d_res50.py',
-]
-custom_imports = dict(imports=['peclr_mm.pose'], allow_failed_imports=False)
+_base_ = ['./td-reg25d_res50_8xb64-100e_freihand3d-224x224.py']
 
+# The base's data and head at 64 x 64: the codec, the crop of both pipelines and the head's decoder.
 codec = dict(type='Hand25D', input_size=(64, 64))
-train_pipeline = [
-    dict(type='LoadImage'),
-    dict(type='GetBBoxCenterScale', padding=1.0),
-    dict(type='RandomBBoxTransform', shift_factor=0.1, scale_factor=(0.8, 1.2), rotate_factor=90),
-    dict(type='TopdownAffine3D', input_size=codec['input_size']),
-    dict(type='GenerateTarget', encoder=codec),
-    dict(type='PackHand3DInputs'),
-]
-val_pipeline = [
-    dict(type='LoadImage'),
-    dict(type='GetBBoxCenterScale', padding=1.0),
-    dict(type='TopdownAffine3D', input_size=codec['input_size']),
-    dict(type='PackHand3DInputs'),
-]
+train_pipeline = _base_.train_pipeline
+train_pipeline[3].input_size = codec['input_size']  # TopdownAffine3D
+train_pipeline[4].encoder = codec  # GenerateTarget
+val_pipeline = _base_.val_pipeline
+val_pipeline[2].input_size = codec['input_size']  # TopdownAffine3D
+
 loader = dict(num_workers=0, persistent_workers=False, batch_size=8)
 train_dataloader = dict(**loader, dataset=dict(val_ratio=0.25, pipeline=train_pipeline))
 val_dataloader = dict(**loader, dataset=dict(val_ratio=0.25, pipeline=val_pipeline))

@@ -2,6 +2,7 @@
 _base_ = [
     '../_base_/freihand3d_runtime.py',
     '../_base_/freihand3d_dataset.py',
-    '../_base_/freihand3d_reg25d_res50.py',
+    '../_base_/freihand3d_reg25d.py',
 ]
-custom_imports = dict(imports=['peclr_mm.pose'], allow_failed_imports=False)
+
+model = dict(head=dict(decoder=_base_.codec))  # the head decodes with the data's codec

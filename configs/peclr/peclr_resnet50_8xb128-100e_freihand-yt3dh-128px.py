@@ -1,16 +1,8 @@
+# PeCLR as in the paper: ResNet-50, FreiHAND + YouTube3DHands, 128 px views, NT-Xent at T = 0.5, LARS with
+# warm-up and cosine, 100 epochs, effective batch 2048.
 _base_ = [
     '../_base_/peclr_resnet50.py',
     '../_base_/peclr_freihand-yt3dh_128px.py',
     '../_base_/selfsup_lars-coslr-100e_bs2048.py',
-    'mmpretrain::_base_/default_runtime.py',
+    '../_base_/peclr_runtime.py',
 ]
-custom_imports = dict(imports=['peclr_mm.selfsup'], allow_failed_imports=False)
-
-default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=50),
-    checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=3))
-
-# Equivariance of the projection on a fixed probe batch (positive-pair cosine with/without the undo, feature
-# rank), logged to vis_data/scalars.json every 500 iterations; see docs/pretraining.md. Eval mode only: it
-# is local to each rank (the train-mode measurement would run SyncBN's collective outside the loop).
-custom_hooks = [dict(type='EquivarianceMonitorHook', interval=500, num_samples=128, bn_modes=('eval',))]

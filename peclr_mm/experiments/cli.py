@@ -120,7 +120,6 @@ def report_main(argv: list[str] | None = None) -> int:
 def reproduce_main(argv: list[str] | None = None) -> int:
     import os.path as osp
 
-    from ..fileio import atomic_write_text
     from ..freihand import SPLITS, annotation_file
     from .plan import ARCH_DEPTH, paper_plan
     from .stages import ROOT, StageFailed, run_stages, stage_env
@@ -149,17 +148,12 @@ def reproduce_main(argv: list[str] | None = None) -> int:
             if not osp.exists(path):
                 raise SystemExit(f'{path}: missing; --data-root must be the FreiHAND release')
     try:
-        plan, files = paper_plan(args.work_dir, args.data_root, args.yt3dh_root, args.arch, args.gpus,
+        plan = paper_plan(args.work_dir, args.data_root, args.yt3dh_root, args.arch, args.gpus,
                                  args.fractions, args.seed)
     except ValueError as e:
         raise SystemExit(str(e)) from None
     print(f'# {len(plan)} runs, preset {args.preset}, {args.arch}, {args.gpus} GPU(s), seed {args.seed}, '
           f'work dir {Path(args.work_dir).resolve()}')
-    for path, text in files.items():
-        print(f'# derived config {path}:')
-        print(''.join(f'#   {line}\n' for line in text.splitlines()), end='')
-        if not args.dry_run:
-            atomic_write_text(path, text)
     if args.dry_run:
         for stage in plan:
             print(f'# {stage.name} -> {stage.done}')

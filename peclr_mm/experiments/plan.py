@@ -11,7 +11,6 @@ import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..freihand import VERSIONS
 from .presets import Preset
 from .stages import PY, ROOT, Stage
 
@@ -60,17 +59,21 @@ def seeded(name: str, seed: int) -> str:
 
 # -- configs ---------------------------------------------------------------------------------------------
 
-def pretrain_config(algo: str, arch: str = 'demo') -> tuple[Path, list[str]]:
+def pretrain_config(algo: str, arch: str = 'demo', yt3dh: bool = True) -> tuple[Path, list[str]]:
     """The pretraining config of ``algo`` and extra --cfg-options. ``arch='demo'``: the CPU demo's
-    half-width ResNet-18; ``rn50``/``rn152``: the paper's (SimCLR at depth 152 has no config of its own:
-    the RN50 one with the backbone depth changed)."""
+    half-width ResNet-18; ``rn50``/``rn152``: the paper's, on FreiHAND + YouTube3DHands or (``yt3dh=False``)
+    FreiHAND only. A combination without a config of its own is the PeCLR ResNet-50 config of that data with
+    the backbone depth and (SimCLR: nothing undone) ``model.undo`` changed."""
     if arch == 'demo':
-        return CFG / f'{algo}_resnet18-w32_1xb64-500it_synth-freihand-64px.py', []
+        return CFG / f'{algo}_resnet18-w32_1xb64-400it_synth-freihand-64px.py', []
     cfg = ROOT / 'configs' / 'peclr'
-    if algo == 'peclr':
-        return cfg / f'peclr_resnet{ARCH_DEPTH[arch]}_8xb128-100e_freihand-yt3dh-128px.py', []
+    data = 'freihand-yt3dh' if yt3dh else 'freihand'
+    named = cfg / f'{algo}_resnet{ARCH_DEPTH[arch]}_8xb128-100e_{data}-128px.py'
+    if named.is_file():
+        return named, []
     extra = [] if arch == 'rn50' else [f'model.backbone.depth={ARCH_DEPTH[arch]}']
-    return cfg / 'simclr_resnet50_8xb128-100e_freihand-yt3dh-128px.py', extra
+    extra += [] if algo == 'peclr' else ['model.undo=()']
+    return cfg / f'peclr_resnet50_8xb128-100e_{data}-128px.py', extra
 
 
 def finetune_config(init: str, fraction: float, arch: str = 'demo') -> Path:
@@ -78,7 +81,7 @@ def finetune_config(init: str, fraction: float, arch: str = 'demo') -> Path:
     tag = '' if init == 'scratch' else f'-{init}'
     p = '' if fraction == 1.0 else f'-{round(fraction * 100)}pct'
     if arch == 'demo':
-        return CFG / f'td-reg25d_res18-w32{tag}_1xb32-600it_synth-freihand3d{p}-64x64.py'
+        return CFG / f'td-reg25d_res18-w32{tag}_1xb32-500it_synth-freihand3d{p}-64x64.py'
     return (ROOT / 'configs' / 'freihand3d'
             / f'td-reg25d_res{ARCH_DEPTH[arch]}{tag}_8xb64-100e_freihand3d{p}-224x224.py')
 
@@ -244,16 +247,6 @@ def demo_plan(opts: DemoOptions, preset: Preset) -> list[Stage]:
 PAPER_BATCH = 2048  # effective pretraining batch
 PRETRAIN_PER_GPU = 128  # the paper configs' batch per GPU
 
-FREIHAND_ONLY = """# Written by tools/reproduce.py: {base_name} without YouTube3DHands (FreiHAND training images only).
-_base_ = [{base!r}]
-custom_imports = dict(imports=['peclr_mm.selfsup'], allow_failed_imports=False)
-
-train_dataloader = dict(dataset=dict(
-    _delete_=True, type='FreiHandImages', data_root={data_root!r}, versions={versions!r},
-    pipeline={{{{_base_.train_pipeline}}}}))
-"""
-
-
 def launcher(gpus: int, script: Path) -> list[str]:
     if gpus <= 1:
         return [PY, str(script)]
@@ -262,12 +255,11 @@ def launcher(gpus: int, script: Path) -> list[str]:
 
 def paper_plan(work_dir: str | Path, data_root: str | Path, yt3dh_root: str | Path | None = None,
                arch: str = 'rn50', gpus: int = 8, fractions: Sequence[float] = FRACTIONS, seed: int = 0
-               ) -> tuple[list[Stage], dict[Path, str]]:
-    """The paper-scale runs as stages (sequential dependencies as in the demo) and the derived config
-    files to write first."""
+               ) -> list[Stage]:
+    """The paper-scale runs as stages (sequential dependencies as in the demo). Without ``yt3dh_root`` the
+    pretraining uses FreiHAND's training images only (the ``..._freihand-128px`` config)."""
     work = Path(work_dir).resolve()
     fh = str(Path(data_root).resolve()) + '/'
-    files: dict[Path, str] = {}
     plan: list[Stage] = []
     dist = ['--launcher', 'pytorch'] if gpus > 1 else []
     if PAPER_BATCH % (gpus * PRETRAIN_PER_GPU):
@@ -275,16 +267,14 @@ def paper_plan(work_dir: str | Path, data_root: str | Path, yt3dh_root: str | Pa
     accumulate = PAPER_BATCH // (gpus * PRETRAIN_PER_GPU)
     backbones, exports = {}, {}
     for algo in ('peclr', 'simclr'):
-        cfg, extra = pretrain_config(algo, arch)
+        cfg, extra = pretrain_config(algo, arch, yt3dh=bool(yt3dh_root))
         out = work / 'pretrain' / algo
         opts = [f'optim_wrapper.accumulative_counts={accumulate}', f'randomness.seed={seed}', *extra]
         if yt3dh_root:
             opts += [f'train_dataloader.dataset.datasets.0.data_root={fh}',
                      f'train_dataloader.dataset.datasets.1.data_root={Path(yt3dh_root).resolve()}/']
         else:
-            derived = work / 'configs' / cfg.name.replace('freihand-yt3dh', 'freihand')
-            files[derived] = FREIHAND_ONLY.format(base_name=cfg.name, base=str(cfg), data_root=fh, versions=VERSIONS)
-            cfg = derived
+            opts.append(f'train_dataloader.dataset.data_root={fh}')
         if gpus == 1:  # SyncBN needs a process group
             opts += ['model.backbone.norm_cfg.type=BN', 'model.neck.norm_cfg.type=BN1d']
         ckpt = out / 'epoch_100.pth'
@@ -317,4 +307,4 @@ def paper_plan(work_dir: str | Path, data_root: str | Path, yt3dh_root: str | Pa
                                                str(out / 'test'), '--cfg-options', f'test_dataloader.dataset.data_root={fh}',
                                                f'test_evaluator.pred_json={pred}'],
                               out / 'test', pred, deps=(f'finetune/{name}',)))
-    return plan, files
+    return plan

@@ -74,20 +74,19 @@ def conclusions(summary: dict) -> tuple[list[str], list[str]]:
     :class:`~.stats.Paired` (an ordering only where every seed agrees and |mean| > 2 standard errors)."""
     shows, not_shows = [], []
     for measure, a, b, p in summary['comparisons']:
-        s = p.summary
         if p.resolved:
-            better = LABELS[a] if s.mean < 0 else LABELS[b]
-            shows.append(f'{measure}: {better} is lower ({LABELS[a]} − {LABELS[b]} = {s.fmt(2, True)}, '
+            better = LABELS[a] if p.mean < 0 else LABELS[b]
+            shows.append(f'{measure}: {better} is lower ({LABELS[a]} − {LABELS[b]} = {p.fmt(2, True)}, '
                          f'{p.agree}/{p.n} seeds agree, mean beyond 2 standard errors).')
         else:
-            why = 'one seed' if p.n < 2 else f'{p.agree}/{p.n} seeds agree in sign, mean {s.fmt(2, True)}'
+            why = 'one seed' if p.n < 2 else f'{p.agree}/{p.n} seeds agree in sign, mean {p.fmt(2, True)}'
             not_shows.append(f'{measure}: {LABELS[a]} vs {LABELS[b]} not resolved ({why}).')
     by = {(m, a, b): p for m, a, b, p in summary['comparisons']}
     for f in sorted({f for _, f in summary['cells']}):
         m = f'fine-tuning PA-EPE (mm), {_pct_label(f)} labels'
         ps, sp = by.get((m, 'peclr', 'simclr')), by.get((m, 'simclr', 'scratch'))
         if ps and sp:
-            ok = ps.resolved and sp.resolved and ps.summary.mean < 0 and sp.summary.mean < 0
+            ok = ps.resolved and sp.resolved and ps.mean < 0 and sp.mean < 0
             (shows if ok else not_shows).append(
                 f'The paper\'s ordering PeCLR < SimCLR < scratch at {_pct_label(f)} labels is '
                 + ('shown (both steps resolved).' if ok else 'not shown by this run.'))
@@ -114,11 +113,11 @@ def conclusions(summary: dict) -> tuple[list[str], list[str]]:
         not_shows.append(f'Probe uv error below the mean pose\'s: {", ".join(bad)} only.')
     gp: Paired | None = summary['gap_pair']
     if gp is not None:
-        if gp.resolved and gp.summary.mean > 0:
+        if gp.resolved and gp.mean > 0:
             shows.append(f'PeCLR\'s projection is more equivariant than SimCLR\'s at the end of pretraining '
-                         f'(eval gap PeCLR − SimCLR {gp.summary.fmt(3, True)}, {gp.agree}/{gp.n} seeds).')
+                         f'(eval gap PeCLR − SimCLR {gp.fmt(3, True)}, {gp.agree}/{gp.n} seeds).')
         else:
-            not_shows.append(f'Equivariance gap PeCLR − SimCLR {gp.summary.fmt(3, True)} over {gp.n} seed(s): '
+            not_shows.append(f'Equivariance gap PeCLR − SimCLR {gp.fmt(3, True)} over {gp.n} seed(s): '
                              'not resolved.')
     n_max = max((p.n for *_, p in summary['comparisons']), default=0)
     if 0 < n_max < 3:
@@ -183,8 +182,8 @@ def markdown(summary: dict, runs: Sequence[dict], settings: dict, walls: dict, t
                   'mean ± sd over seeds. Resolved: every seed agrees in sign and |mean| > 2 standard errors.', '',
                   '| measure | A − B | per seed | mean ± sd | n | sign / size |', '| --- | --- | --- | ---: | ---: | --- |']
         for measure, a, b, p in summary['comparisons']:
-            per = ', '.join(f's{s}: {d:+.2f}' for s, d in zip(p.seeds, p.diffs))
-            lines.append(f'| {measure} | {LABELS[a]} − {LABELS[b]} | {per} | {p.summary.fmt(2, True)} | {p.n} | '
+            per = ', '.join(f's{s}: {d:+.2f}' for s, d in zip(p.seeds, p.values))
+            lines.append(f'| {measure} | {LABELS[a]} − {LABELS[b]} | {per} | {p.fmt(2, True)} | {p.n} | '
                          f'{p.sign_line()} |')
     if summary['last_gap']:
         lines += ['', '## Equivariance of the pretraining projection (last logged values, mean ± sd over seeds)', '',
@@ -202,8 +201,8 @@ def markdown(summary: dict, runs: Sequence[dict], settings: dict, walls: dict, t
                                       for k in ('eval_gap', 'eval_undone', 'eval_raw', 'eval_feat_rank')) + ' |')
         gp = summary['gap_pair']
         if gp is not None:
-            lines += ['', f'Paired PeCLR − SimCLR gap: {gp.summary.fmt(3, True)} ('
-                      + ', '.join(f's{s}: {d:+.3f}' for s, d in zip(gp.seeds, gp.diffs)) + f'); {gp.sign_line()}.']
+            lines += ['', f'Paired PeCLR − SimCLR gap: {gp.fmt(3, True)} ('
+                      + ', '.join(f's{s}: {d:+.3f}' for s, d in zip(gp.seeds, gp.values)) + f'); {gp.sign_line()}.']
     shows, not_shows = conclusions(summary)
     lines += ['', '## What this run shows / does not show', '',
               'Generated from the numbers above: an ordering is claimed only when every seed agrees in sign and '

@@ -49,56 +49,36 @@ def summarize(values: Iterable[float]) -> Summary:
 
 
 @dataclasses.dataclass(frozen=True)
-class Paired:
-    """``a − b`` on each seed both have."""
+class Paired(Summary):
+    """The per-seed differences ``a − b`` (``values``) on the ``seeds`` both have."""
 
-    seeds: tuple[int, ...]
-    diffs: tuple[float, ...]
-
-    @property
-    def summary(self) -> Summary:
-        return Summary(self.diffs)
-
-    @property
-    def n(self) -> int:
-        return len(self.diffs)
-
-    @property
-    def n_negative(self) -> int:
-        return sum(d < 0 for d in self.diffs)
-
-    @property
-    def n_positive(self) -> int:
-        return sum(d > 0 for d in self.diffs)
+    seeds: tuple[int, ...] = ()
 
     @property
     def agree(self) -> int:
         """Seeds agreeing with the sign of the mean difference."""
-        s = self.summary.mean
-        return self.n_negative if s < 0 else self.n_positive if s > 0 else 0
+        sign = (self.mean > 0) - (self.mean < 0)
+        return sum((d > 0) - (d < 0) == sign for d in self.values) if sign else 0
 
     @property
     def resolved(self) -> bool:
         """Every seed has the same sign and |mean| > 2 standard errors (needs two seeds or more)."""
-        s = self.summary
-        return self.n > 1 and self.agree == self.n and abs(s.mean) > 2 * s.se
+        return self.n > 1 and self.agree == self.n and abs(self.mean) > 2 * self.se
 
     def sign_line(self) -> str:
-        s = self.summary
         if self.n < 2:
             return 'one seed: not resolved'
-        times = abs(s.mean) / s.se if s.se > 0 else math.inf
+        times = abs(self.mean) / self.se if self.se > 0 else math.inf
         size = f'{times:.1f}' if times < 100 else '> 100'
         return (f'{self.agree}/{self.n} seeds agree in sign; |mean| = {size} standard errors'
                 + (' → resolved' if self.resolved else ' → not resolved'))
 
     def to_dict(self) -> dict:
-        s = self.summary
-        return dict(seeds=list(self.seeds), diffs=list(self.diffs), mean=s.mean, sd=None if self.n < 2 else s.sd,
-                    agree=self.agree, resolved=self.resolved)
+        return dict(seeds=list(self.seeds), diffs=list(self.values), mean=self.mean,
+                    sd=None if self.n < 2 else self.sd, agree=self.agree, resolved=self.resolved)
 
 
 def paired(a: Mapping[int, float], b: Mapping[int, float]) -> Paired:
     """Per-seed differences ``a[s] − b[s]`` over the seeds in both, in seed order."""
     seeds = tuple(sorted(set(a) & set(b)))
-    return Paired(seeds, tuple(float(a[s]) - float(b[s]) for s in seeds))
+    return Paired(values=tuple(float(a[s]) - float(b[s]) for s in seeds), seeds=seeds)

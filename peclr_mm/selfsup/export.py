@@ -8,12 +8,19 @@ Files are written atomically (temporary file in the target folder, then ``os.rep
 from __future__ import annotations
 
 import os
+import sys
 from collections import OrderedDict
-from typing import Dict
+from typing import Callable, Dict
 
 import torch
 
-from peclr_mm.checkpoint import PREFIX, extract_backbone, load_checkpoint_safe, state_dict_of  # noqa: F401
+from peclr_mm.checkpoint import (  # noqa: F401
+    PREFIX,
+    UnsafeCheckpointError,
+    extract_backbone,
+    load_checkpoint_safe,
+    state_dict_of,
+)
 from peclr_mm.fileio import atomic_write
 
 # torchvision ResNet: blocks in layer1..4 -> depth (mmpretrain/mmpose ResNet use the same parameter names).
@@ -53,3 +60,65 @@ def save_atomic(state_dict: Dict[str, torch.Tensor], out: str, meta: dict | None
     """Write ``{'state_dict', 'meta'}`` to ``out`` atomically (no half-written file on failure)."""
     atomic_write(out, lambda f: torch.save({'state_dict': OrderedDict(state_dict), 'meta': dict(meta or {})}, f),
                  binary=True)
+
+
+@torch.no_grad()
+def check_conversion(converted: Dict[str, torch.Tensor], original_path: str, size: int = 64,
+                     atol: float = 1e-4) -> float:
+    """Max |difference| of the last-stage features of torchvision's ResNet with the release's weights and
+    mmpretrain's ResNet with ``converted`` (``backbone.*``) on a seeded random (2, 3, size, size) input;
+    raises RuntimeError beyond ``atol`` (relative to the features' scale)."""
+    import torchvision
+    from mmpretrain.models import ResNet
+
+    plain = {k[len(PREFIX):]: v for k, v in converted.items()}
+    depth = resnet_depth(plain)
+    tv = getattr(torchvision.models, f'resnet{depth}')()
+    orig = load_checkpoint_safe(original_path)
+    orig = orig.get('state_dict', orig)
+    orig = {k.split('.', 1)[1] if k.split('.', 1)[0] in ('module', 'encoder', 'backbone') else k: v
+            for k, v in orig.items()}
+    tv.load_state_dict({k: v for k, v in orig.items() if not k.startswith('fc.')}, strict=False)
+    mm = ResNet(depth=depth, out_indices=(3,))
+    mm.load_state_dict(plain, strict=True)  # raises on any missing/unexpected key
+    tv.eval(), mm.eval()
+    x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
+    ref = tv.layer4(tv.layer3(tv.layer2(tv.layer1(tv.maxpool(tv.relu(tv.bn1(tv.conv1(x))))))))
+    diff = (mm(x)[0] - ref).abs().max().item()
+    if not diff <= atol * max(1.0, ref.abs().max().item()):
+        raise RuntimeError(f'{original_path}: converted backbone differs from the original by {diff:.3g}')
+    return diff
+
+
+def export_pretrained(checkpoint: str, out: str, prefix: str = PREFIX) -> str:
+    """``tools/export_backbone.py``: the ``prefix`` tensors of a pretraining checkpoint to ``out``; returns
+    the line to print."""
+    check_distinct(checkpoint, out)
+    sd = extract_backbone(checkpoint, prefix)
+    save_atomic(sd, out, meta=dict(source=os.path.basename(checkpoint), prefix=prefix,
+                                   converter='peclr_mm export_backbone'))
+    return f'wrote {len(sd)} tensors to {out}'
+
+
+def convert_release(release: str, out: str, check: bool = True) -> str:
+    """``tools/convert_official_peclr.py``: an official release to ``out``, checked numerically first
+    (:func:`check_conversion`) unless ``check`` is False; returns the line to print."""
+    check_distinct(release, out)
+    sd = convert_official(release)
+    depth = resnet_depth({k[len(PREFIX):]: v for k, v in sd.items()})
+    msg = f', max |diff| vs torchvision {check_conversion(sd, release):.2e}' if check else ''
+    save_atomic(sd, out, meta=dict(source=os.path.basename(release), depth=str(depth),
+                                   converter='peclr_mm convert_official_peclr'))
+    return f'wrote ResNet-{depth} backbone ({len(sd)} tensors) to {out}{msg}'
+
+
+def run_tool(job: Callable[[], str]) -> int:
+    """Run an export for a command-line tool: its line on stdout and 0, or one ``error: ...`` line (the
+    file and what is wrong with it) on stderr and 1."""
+    try:
+        line = job()
+    except (OSError, ValueError, UnsafeCheckpointError) as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 1
+    print(line)
+    return 0

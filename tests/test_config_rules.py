@@ -1,0 +1,114 @@
+"""The config rules (issue 9, item 4): bases own one thing each, children change one thing, the input size
+and the plugin import live in one place, and one variable sets a demo run's length."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from mmengine.config import Config
+
+from peclr_mm.experiments.plan import schedule_options
+from peclr_mm.experiments.presets import PRESETS
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / 'configs'
+BASES = sorted((CONFIGS / '_base_').glob('*.py'))
+LEAVES = sorted(p for p in CONFIGS.rglob('*.py') if '_base_' not in p.parts)
+POSE = [p for p in LEAVES if p.name.startswith('td-')]
+DEMO = sorted((CONFIGS / 'demo').glob('*.py'))
+# the first transform of every pipeline: a config that writes one out copies a pipeline
+PIPELINE_START = re.compile(r"dict\(type='(LoadImage|LoadHandImage|TrackedCrop)'")
+
+
+def _name(p: Path) -> str:
+    return str(p.relative_to(ROOT))
+
+
+def test_custom_imports_only_in_the_runtime_bases():
+    where = sorted(_name(p) for p in CONFIGS.rglob('*.py') if re.search(r'^custom_imports\s*=', p.read_text(), re.M))
+    assert where == ['configs/_base_/freihand3d_runtime.py', 'configs/_base_/peclr_runtime.py']
+    for p in LEAVES:
+        half = 'peclr_mm.pose' if p.name.startswith('td-') else 'peclr_mm.selfsup'
+        assert Config.fromfile(str(p)).custom_imports == dict(imports=[half], allow_failed_imports=False), p.name
+
+
+def test_pipelines_are_written_out_only_in_bases():
+    copied = [_name(p) for p in LEAVES if PIPELINE_START.search(p.read_text())]
+    assert copied == []
+    assert all(PIPELINE_START.search(p.read_text()) for p in BASES if 'dataset' in p.name or '_128px' in p.name)
+
+
+def test_no_base_is_named_after_a_backbone_it_does_not_fix():
+    """The 2.5-D model base serves ResNet-18/50/152, ConvNeXt and ViT: its name says no depth."""
+    assert [p.name for p in BASES if re.search(r'res(net)?\d+', p.name) and 'peclr_resnet50' not in p.name] == []
+    model = Config.fromfile(str(CONFIGS / '_base_' / 'peclr_resnet50.py')).model
+    assert model.backbone.depth == 50
+
+
+def test_the_input_size_has_one_home():
+    """The codec is set in the dataset base only; the model base has no decoder; every pose config's crop,
+    target encoder and head decoder agree."""
+    assert 'decoder' not in Config.fromfile(str(CONFIGS / '_base_' / 'freihand3d_reg25d.py')).model.head
+    sized = [_name(p) for p in CONFIGS.rglob('*.py') if re.search(r"input_size=\(\d+, \d+\)", p.read_text())]
+    assert sized == ['configs/_base_/freihand3d_dataset.py',
+                     'configs/freihand3d/td-reg25d_res18_1xb8-1e_freihand3d-64x64.py']
+    for p in POSE:
+        cfg = Config.fromfile(str(p))
+        size = tuple(cfg.codec.input_size)
+        assert re.search(rf'-{size[0]}x{size[1]}\.py$', p.name), p.name
+        if cfg.model.head.get('decoder') is not None:
+            assert tuple(cfg.model.head.decoder.input_size) == size, p.name
+        for split in ('train', 'val', 'test'):
+            loader = cfg.get(f'{split}_dataloader')
+            if not loader:
+                continue
+            for t in loader.dataset.pipeline:
+                if t.type == 'TopdownAffine3D':
+                    assert tuple(t.input_size) == size, (p.name, split)
+                if t.type == 'GenerateTarget':
+                    assert t.encoder == cfg.codec, (p.name, split)
+
+
+def test_pretraining_views_have_one_size_per_config():
+    for p in LEAVES:
+        if p.name.startswith('td-'):
+            continue
+        cfg = Config.fromfile(str(p))
+        size = int(re.search(r'-(\d+)px\.py$', p.name).group(1))
+        ds = cfg.train_dataloader.dataset
+        for d in ds.get('datasets', [ds]):
+            views = d.pipeline[1].transforms[0]
+            assert d.pipeline[1].type == 'MultiViewTracked' and views[0].type == 'TrackedCrop', p.name
+            assert views[0].size == size, p.name
+            assert views[1].type == 'TrackedRandomAffine' and tuple(views[1].shift) == (0, 15 * size / 128), p.name
+
+
+@pytest.mark.parametrize('path', DEMO, ids=lambda p: p.stem)
+def test_one_variable_sets_a_demo_run_length(path):
+    """The name says the length; the cosine runs to train_cfg.max_iters; the metafile agrees; the full
+    preset is the configs' own length, so its schedule options change nothing."""
+    cfg = Config.fromfile(str(path))
+    iters = int(re.search(r'-(\d+)it_', path.name).group(1))
+    assert cfg.train_cfg.type == 'IterBasedTrainLoop' and cfg.train_cfg.max_iters == iters
+    warmup, cosine = cfg.param_scheduler
+    assert warmup.type == 'LinearLR' and warmup.begin == 0 and warmup.end < iters
+    assert cosine.type == 'CosineAnnealingLR' and cosine.begin == warmup.end
+    assert 'end' not in cosine and 'T_max' not in cosine
+    pretrain = not path.name.startswith('td-')
+    full = PRESETS['full']
+    assert iters == (full.pretrain_iters if pretrain else full.finetune_iters)
+    opts = dict(o.split('=', 1) for o in schedule_options(path, iters, 50))
+    assert opts['param_scheduler.0.end'] == str(warmup.end) and opts['param_scheduler.1.end'] == str(iters)
+    metafile = yaml.safe_load((CONFIGS / 'demo' / 'metafile.yml').read_text())['Models']
+    entry = next(m for m in metafile if m['Name'] == path.stem)
+    assert entry['Metadata']['Iterations'] == iters
+
+
+def test_demo_pretraining_derives_from_the_paper_config_not_the_smoke_test():
+    text = (CONFIGS / 'demo' / 'peclr_resnet18-w32_1xb64-400it_synth-freihand-64px.py').read_text()
+    assert "_base_ = ['../peclr/peclr_resnet50_8xb128-100e_freihand-128px.py']" in text
+    cfg = Config.fromfile(str(CONFIGS / 'demo' / 'peclr_resnet18-w32_1xb64-400it_synth-freihand-64px.py'))
+    assert cfg.model.type == 'PeCLR' and cfg.model.undo == ('rotate', 'translate')  # the paper's, inherited
+    assert cfg.optim_wrapper.constructor == 'LARSByTypeConstructor' and cfg.optim_wrapper.accumulative_counts == 1

@@ -19,14 +19,24 @@ The numbers are those of the official ``eval.py``/``utils/eval_util.py`` of lmb-
 
 Units are those of the input (metres for FreiHAND); :func:`freihand_scores` returns the official
 ``scores.txt`` keys, with the mean errors converted to centimetres as the official script does.
+
+The offline scorer on files (``tools/eval_freihand.py``): :func:`evaluate_files` reads the ground truth
+and a Codalab submission (with :mod:`peclr_mm.freihand`'s validated readers) and scores them;
+:func:`write_scores` writes ``scores.txt`` and ``pck_data.json`` as one set.
 """
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 from scipy.spatial import cKDTree
+
+from peclr_mm.fileio import FreiHandFormatError, atomic_write_set
+from peclr_mm.freihand import annotation_file, read_field, read_submission
 
 # Official settings: AUC over 0-50 mm with 100 thresholds; F-scores at 5 and 15 mm.
 AUC_RANGE = (0.0, 0.05, 100)
@@ -360,3 +370,54 @@ def format_scores(scores: dict[str, float]) -> str:
     """``scores.txt`` text: official key order for the official keys, ``key: %f`` per line."""
     keys = [k for k in SCORE_KEYS if k in scores] + [k for k in scores if k not in SCORE_KEYS]
     return "".join(f"{k}: {scores[k]:f}\n" for k in keys)
+
+
+def evaluate_files(pred_file: str | os.PathLike, gt_dir: str | os.PathLike, set_name: str = "evaluation"
+                   ) -> tuple[dict[str, float], dict[str, list]]:
+    """Score a Codalab submission file against a ground-truth folder, as the official server does.
+
+    Args:
+        pred_file: ``pred.json``, ``[xyz_list, verts_list]`` in metres: (N, 21, 3) keypoints and (N, V, 3)
+            vertices, in the sample order of the ground truth.
+        gt_dir: folder holding ``<set_name>_xyz.json`` (N, 21, 3) metres and, optionally,
+            ``<set_name>_verts.json`` (N, 778, 3) metres (without it mesh errors and F-scores are -1).
+        set_name: the annotation files' prefix.
+
+    Returns:
+        :func:`freihand_scores`'s ``(scores, pck_curves)``.
+
+    Raises:
+        FreiHandFormatError: a missing or malformed file, a wrong length or shape, a non-finite value, or
+            scores that are not finite (predictions too large to score); one line naming the file.
+    """
+    gt_xyz = read_field(annotation_file(gt_dir, set_name, "xyz"), "xyz")
+    verts_file = annotation_file(gt_dir, set_name, "verts")
+    gt_verts = read_field(verts_file, "verts", len(gt_xyz)) if os.path.isfile(verts_file) else None
+    xyz, verts = read_submission(pred_file, len(gt_xyz))
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow shows as non-finite scores, refused below
+        scores, curves = freihand_scores(gt_xyz, xyz, gt_verts, verts if gt_verts is not None else None)
+    bad = [k for k, v in scores.items() if not np.isfinite(v)]
+    if bad:
+        raise FreiHandFormatError(f"{pred_file}: scores {bad} are not finite (predictions too large "
+                                  "to score: values must be metres)")
+    return scores, curves
+
+
+def write_scores(out: str | os.PathLike, scores: dict[str, float], curves: dict[str, list]) -> list[Path]:
+    """Write ``out/scores.txt`` (:func:`format_scores`) and ``out/pck_data.json`` (``curves``) as one set:
+    both are staged first, so a failed write leaves any old pair untouched.
+
+    Args:
+        out: the folder (created).
+        scores: :func:`freihand_scores`'s scores.
+        curves: :func:`freihand_scores`'s PCK curves.
+
+    Returns:
+        The two paths written.
+
+    Raises:
+        OSError: ``out`` cannot be created or written to.
+    """
+    out = Path(out)
+    return atomic_write_set({out / "scores.txt": lambda f: f.write(format_scores(scores)),
+                             out / "pck_data.json": lambda f: json.dump(curves, f)})

@@ -1,6 +1,8 @@
 """Geometry shared by both halves: camera projection and 2-D affine/homogeneous helpers (numpy only)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 # FreiHAND's 21-joint order: 0 wrist; thumb 1-4, index 5-8, middle 9-12, ring 13-16, little 17-20 (tips last).
@@ -39,3 +41,15 @@ def transform_points(matrix: np.ndarray, pts: np.ndarray) -> np.ndarray:
 def bone_length(xyz: np.ndarray, bone: tuple[int, int] = SCALE_BONE) -> np.ndarray:
     """Length of ``bone`` for (..., 21, 3) joints: FreiHAND's ``scale``."""
     return np.linalg.norm(xyz[..., bone[1], :] - xyz[..., bone[0], :], axis=-1)
+
+
+def as_intrinsics(K: Sequence | np.ndarray) -> np.ndarray:
+    """A (3, 3) float64 matrix from a 3 x 3 array or ``(fx, fy, cx, cy)``."""
+    K = np.asarray(K, np.float64)
+    if K.shape == (4, ):
+        fx, fy, cx, cy = K
+        K = np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
+    if K.shape != (3, 3) or not np.isfinite(K).all() or abs(np.linalg.det(K)) < 1e-12:
+        raise ValueError(f'intrinsics must be a finite invertible 3x3 matrix or (fx, fy, cx, cy), '
+                         f'got {K.tolist()}')
+    return K

@@ -1,8 +1,8 @@
 """Single-image 2.5-D inference: inference_hand25d with and without a camera, the defaults of
-TopdownAffine3D, the head without ground truth, its flip, and tools/infer.py end to end."""
+TopdownAffine3D, the head without ground truth, its flip, inference on files (infer_to_folder and its
+inputs) and tools/infer.py end to end."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -18,7 +18,9 @@ from mmpose.structures.bbox import get_warp_matrix
 
 import peclr_mm.pose  # noqa: F401
 from peclr_mm.geometry import SCALE_BONE, bone_length, to_homogeneous
+from peclr_mm.inference_inputs import InputError, IntrinsicsMap, open_inputs, parse_K
 from peclr_mm.pose import Hand25D, TopdownAffine3D, inference_hand25d
+from peclr_mm.pose.inference import infer_to_folder
 from peclr_mm.pose.transforms import DEFAULT_HAND_SCALE, PECLR_DEFAULT_K_224, default_input_K
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -180,11 +182,10 @@ def test_head_uses_the_shared_scale_bone():
     assert Regression25DHead(in_channels=8).scale_bone == SCALE_BONE  # without a decoder too
 
 
-def _infer_tool():
-    spec = importlib.util.spec_from_file_location('infer_tool', ROOT / 'tools' / 'infer.py')
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def _infer_tool(*args: str) -> subprocess.CompletedProcess:
+    """``tools/infer.py ARGS`` in its own process."""
+    return subprocess.run([sys.executable, str(ROOT / 'tools' / 'infer.py'), *map(str, args)],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
 
 
 def test_infer_tool_end_to_end(hand, checkpoint, tmp_path):
@@ -193,10 +194,8 @@ def test_infer_tool_end_to_end(hand, checkpoint, tmp_path):
     cv2.imwrite(str(tmp_path / 'hand.png'), image)
     (tmp_path / 'K.json').write_text(json.dumps(K.tolist()))
     out = tmp_path / 'out'
-    cmd = [sys.executable, str(ROOT / 'tools' / 'infer.py'), str(tmp_path / 'hand.png'),
-           '--config', str(TINY), '--checkpoint', str(checkpoint), '--K', str(tmp_path / 'K.json'),
-           '--bone-length', '0.03', '--out', str(out)]
-    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    run = _infer_tool(tmp_path / 'hand.png', '--config', TINY, '--checkpoint', checkpoint,
+                      '--K', tmp_path / 'K.json', '--bone-length', '0.03', '--out', out)
     assert run.returncode == 0, run.stderr[-2000:]
     assert sorted(p.name for p in out.iterdir()) == ['hand.json', 'hand.png']
     assert cv2.imread(str(out / 'hand.png')) is not None
@@ -208,40 +207,71 @@ def test_infer_tool_end_to_end(hand, checkpoint, tmp_path):
     np.testing.assert_allclose(h['K'], K)
 
 
-def test_infer_tool_folder_video_and_errors(hand, checkpoint, tmp_path, capsys):
-    """In-process runs of the CLI: a folder and a video without K (root-relative), bad inputs."""
-    tool = _infer_tool()
-    image, _, _ = hand
+def _image_folder(tmp_path: Path, image: np.ndarray) -> Path:
+    """``tmp_path/imgs`` with ``image`` as a.png and b.jpg."""
     folder = tmp_path / 'imgs'
     folder.mkdir()
     for name in ('a.png', 'b.jpg'):
         cv2.imwrite(str(folder / name), image)
-    common = ['--config', str(TINY), '--checkpoint', str(checkpoint)]
-    box = ['--bbox', '0', '0', '96', '96']
-    assert tool.main([str(folder), *common, '--out', str(tmp_path / 'o1'), *box]) == 0
+    return folder
+
+
+def test_infer_to_folder_folder_and_video(model, hand, tmp_path):
+    """The tool's core in process: a folder and a video without K (root-relative), and with K."""
+    folder = _image_folder(tmp_path, hand[0])
+    assert infer_to_folder(model, folder, tmp_path / 'o1', bbox=[0, 0, 96, 96]) == 2
     assert sorted(p.name for p in (tmp_path / 'o1').iterdir()) == ['a.json', 'a.png', 'b.json', 'b.png']
     rec = json.loads((tmp_path / 'o1' / 'a.json').read_text())
     assert rec['hands'][0]['frame'] == 'root-relative' and rec['hands'][0]['K'] is None
     assert rec['hands'][0]['bbox'] == [0, 0, 96, 96]
+    assert rec['image'] == str(folder / 'a.png') and rec['frame_index'] is None
 
     video = tmp_path / 'clip.avi'
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*'MJPG'), 5, (96, 96))
     for _ in range(3):
-        writer.write(image)
+        writer.write(hand[0])
     writer.release()
-    assert tool.main([str(video), *common, '--out', str(tmp_path / 'o2'), '--every', '2',
-                      '--K', '100', '100', '48', '48']) == 0
+    K = parse_K(['100', '100', '48', '48'])
+    assert infer_to_folder(model, video, tmp_path / 'o2', K=K, every=2) == 2
     names = sorted(p.name for p in (tmp_path / 'o2').iterdir())
     assert names == ['clip_000000.json', 'clip_000000.png', 'clip_000002.json', 'clip_000002.png']
     rec = json.loads((tmp_path / 'o2' / 'clip_000002.json').read_text())
     assert rec['frame_index'] == 2 and rec['hands'][0]['frame'] == 'camera'
 
-    capsys.readouterr()
-    assert tool.main([str(tmp_path / 'missing.png'), *common, '--out', str(tmp_path / 'o3')]) == 1
-    assert tool.main([str(folder), *common, '--out', str(tmp_path / 'o3'), '--K', '1', '2']) == 1
+
+def test_inference_inputs_errors(model, hand, tmp_path):
+    """Bad inputs raise InputError with one line naming the file or the option."""
+    folder = _image_folder(tmp_path, hand[0])
+    with pytest.raises(InputError, match='missing.png: no such image, folder or video'):
+        open_inputs(tmp_path / 'missing.png')
+    (tmp_path / 'empty').mkdir()
+    with pytest.raises(InputError, match='empty: no images'):
+        open_inputs(tmp_path / 'empty')
+    with pytest.raises(InputError, match='--K: expected fx fy cx cy or one JSON file, got 2 values'):
+        parse_K(['1', '2'])
+    with pytest.raises(InputError, match='--K: expected fx fy cx cy as numbers'):
+        parse_K(['1', '2', 'x', '4'])
+    (tmp_path / 'Kmap.json').write_text(json.dumps({'a.png': [100, 100, 48, 48]}))
+    kmap = parse_K([str(tmp_path / 'Kmap.json')])
+    assert isinstance(kmap, IntrinsicsMap) and kmap.source == str(tmp_path / 'Kmap.json')
+    np.testing.assert_array_equal(kmap['a.png'], [[100, 0, 48], [0, 100, 48], [0, 0, 1]])
+    with pytest.raises(InputError, match=f"Kmap.json: no K for {'b.jpg'!r}"):
+        infer_to_folder(model, folder, tmp_path / 'o3', K=kmap)
+    (tmp_path / 'bad.png').write_text('not an image')
+    with pytest.raises(InputError, match='bad.png: not a readable image'):
+        infer_to_folder(model, tmp_path / 'bad.png', tmp_path / 'o4')
+
+
+def test_infer_tool_errors_are_one_line(hand, checkpoint, tmp_path):
+    """The CLI in its own process: each bad input is one line ``error: ...``, exit status 1."""
+    folder = _image_folder(tmp_path, hand[0])
+    common = ['--config', str(TINY), '--checkpoint', str(checkpoint)]
     (tmp_path / 'Kmap.json').write_text(json.dumps({'a.png': [100, 100, 48, 48]}))
     kmap = ['--K', str(tmp_path / 'Kmap.json')]
-    assert tool.main([str(folder), *common, '--out', str(tmp_path / 'o3'), *kmap]) == 1
-    err = capsys.readouterr().err.strip().splitlines()
+    runs = [_infer_tool(tmp_path / 'missing.png', *common, '--out', tmp_path / 'o3'),
+            _infer_tool(folder, *common, '--out', tmp_path / 'o3', '--K', '1', '2'),
+            _infer_tool(folder, *common, '--out', tmp_path / 'o3', *kmap)]
+    assert [run.returncode for run in runs] == [1, 1, 1]
+    err = [line for run in runs for line in run.stderr.strip().splitlines()]
     assert len(err) == 3 and all(line.startswith('error: ') for line in err)
     assert 'missing.png' in err[0] and '--K' in err[1] and "'b.jpg'" in err[2]

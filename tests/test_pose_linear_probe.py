@@ -19,9 +19,11 @@ from peclr_mm.geometry import bone_length, project
 from peclr_mm.pose import Hand25D
 from peclr_mm.pose.linear_probe import (
     DEFAULT_LAMBDAS,
+    TABLE_COLUMNS,
     encode_labels,
     extract_features,
     fit_ridge,
+    format_table,
     linear_probe,
     load_backbone_weights,
     probe_scores,
@@ -31,7 +33,6 @@ from peclr_mm.pose.linear_probe import (
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / 'configs' / 'demo' / 'td-reg25d_res18-w32_1xb32-500it_synth-freihand3d-64x64.py'
-sys.path.insert(0, str(ROOT / 'tools'))
 
 
 def _independent_ridge(X, Y, lam, X_new):
@@ -202,6 +203,16 @@ def backbone_file(synth, tmp_path_factory):
     return path, model.backbone.state_dict()
 
 
+def test_format_table_rows_and_columns():
+    res = {'probe': {k: float(i) for i, (k, _) in enumerate(TABLE_COLUMNS)},
+           'mean_pose': {k: 1 / 3 for k, _ in TABLE_COLUMNS}}
+    assert format_table(res).split('\n') == [
+        '| | uv px | z_rel mm | RR-EPE mm | EPE mm | PA-EPE mm | PA-AUC |',
+        '|---|---|---|---|---|---|---|',
+        '| linear probe | 0.000 | 1.000 | 2.000 | 3.000 | 4.000 | 5.000 |',
+        '| mean pose | 0.333 | 0.333 | 0.333 | 0.333 | 0.333 | 0.333 |']
+
+
 def test_linear_probe_random_weights_end_to_end(synth):
     res = linear_probe(_cfg(synth), num_eval=6, seed=0)
     assert (res['num_train'], res['num_eval'], res['feature_dim']) == (48, 6, 256)
@@ -242,8 +253,7 @@ def test_checkpoint_loads_strictly_and_cli_writes_json(synth, backbone_file, tmp
     assert rand['probe']['uv_px'] != res['probe']['uv_px']
 
 
-def test_cli_bad_checkpoint_gives_one_line_error(synth, tmp_path, capsys):
-    import linear_probe as tool
+def test_cli_bad_checkpoint_gives_one_line_error(synth, tmp_path):
     bad = tmp_path / 'head_only.pth'
     torch.save({'state_dict': {'head.fc.weight': torch.zeros(3, 3)}, 'meta': {}}, bad)
     wrong = tmp_path / 'wrong_shape.pth'
@@ -253,8 +263,10 @@ def test_cli_bad_checkpoint_gives_one_line_error(synth, tmp_path, capsys):
              (tmp_path / 'absent.pth', ['absent.pth', 'not found'])]
     for ckpt, words in cases:
         out = tmp_path / 'never.json'
-        rc = tool.main([str(DEMO), '--checkpoint', str(ckpt), '--data-root', str(synth), '--out', str(out)])
-        err = capsys.readouterr().err
+        proc = subprocess.run([sys.executable, str(ROOT / 'tools' / 'linear_probe.py'), str(DEMO), '--checkpoint',
+                               str(ckpt), '--data-root', str(synth), '--out', str(out)], cwd=ROOT,
+                              capture_output=True, text=True, timeout=300)
+        rc, err = proc.returncode, proc.stderr
         assert rc == 1 and len(err.strip().splitlines()) == 1, err
         assert all(w in err for w in words), err
         assert not out.exists()

@@ -1,26 +1,35 @@
-"""tools/eval_freihand.py: a hand-made pred/gt pair with known scores, the official loop, bad input."""
+"""The FreiHAND offline scorer: ``evaluate_files`` on a hand-made pred/gt pair with known scores and against
+the official loop; ``tools/eval_freihand.py`` in its own process (outputs, bad input)."""
 from __future__ import annotations
 
 import importlib.util
 import json
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from peclr_mm.freihand_eval import SCORE_KEYS
+from peclr_mm.fileio import FreiHandFormatError
+from peclr_mm.freihand_eval import SCORE_KEYS, evaluate_files
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _load(name: str, path: Path):
+    """A benchmark script as a module (its reference implementation of the official loop)."""
     spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
 
 
-eval_freihand = _load('eval_freihand', ROOT / 'tools' / 'eval_freihand.py')
+def _scorer(*args: str) -> subprocess.CompletedProcess:
+    """``tools/eval_freihand.py ARGS`` in its own process."""
+    return subprocess.run([sys.executable, str(ROOT / 'tools' / 'eval_freihand.py'), *map(str, args)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
 
 
 def _write(folder: Path, xyz, verts=None, pred=None) -> Path:
@@ -47,14 +56,15 @@ def _hand_made():
     return xyz, verts, xyz + shift, verts + shift
 
 
-def test_known_values(tmp_path, capsys):
+def test_known_values(tmp_path):
     xyz, verts, pxyz, pverts = _hand_made()
     d = _write(tmp_path / 'gt', xyz, verts)
     pred = tmp_path / 'sub' / 'pred.json'
     pred.parent.mkdir()
     pred.write_text(json.dumps([pxyz.tolist(), pverts.tolist()]))
-    assert eval_freihand.main([str(pred), str(d), '--out', str(tmp_path / 'out')]) == 0
-    printed = json.loads(capsys.readouterr().out)
+    run = _scorer(pred, d, '--out', tmp_path / 'out')
+    assert run.returncode == 0, run.stderr
+    printed = json.loads(run.stdout)
     scores = _read_scores(tmp_path / 'out' / 'scores.txt')
     assert tuple(scores) == SCORE_KEYS  # official keys, official order
     assert scores == pytest.approx(printed, abs=1e-6)
@@ -84,14 +94,14 @@ def test_matches_official_loop(tmp_path):
     xyz, verts, pxyz, pverts = bench.make_data(6, seed=1, num_verts=778)
     ref = bench.reference_scores(xyz.tolist(), verts.tolist(), [pxyz.tolist(), pverts.tolist()])
     d = _write(tmp_path, xyz, verts, [pxyz.tolist(), pverts.tolist()])
-    ours, _ = eval_freihand.evaluate(d / 'pred.json', d)
+    ours, _ = evaluate_files(d / 'pred.json', d)
     for k, v in ref.items():
         assert ours[k] == pytest.approx(float(v), abs=1e-12), k
     # non-MANO vertices (another count): keypoint-estimated alignment, mesh errors reported as -1
     few = pverts[:, :100]
     ref = bench.reference_scores(xyz.tolist(), verts.tolist(), [pxyz.tolist(), few.tolist()])
     _write(tmp_path, xyz, verts, [pxyz.tolist(), few.tolist()])
-    ours, _ = eval_freihand.evaluate(d / 'pred.json', d)
+    ours, _ = evaluate_files(d / 'pred.json', d)
     assert ours['mesh_mean3d'] == -100 and ours['mesh_al_auc3d'] == -1
     for k, v in ref.items():
         assert ours[k] == pytest.approx(float(v), abs=1e-12), k
@@ -100,7 +110,8 @@ def test_matches_official_loop(tmp_path):
 def test_without_gt_vertices(tmp_path):
     xyz, _, pxyz, pverts = _hand_made()
     d = _write(tmp_path, xyz, None, [pxyz.tolist(), pverts.tolist()])
-    assert eval_freihand.main([str(d / 'pred.json'), str(d)]) == 0  # --out defaults to pred's folder
+    run = _scorer(d / 'pred.json', d)
+    assert run.returncode == 0, run.stderr  # --out defaults to pred's folder
     scores = _read_scores(d / 'scores.txt')
     assert scores['xyz_mean3d'] == pytest.approx(1.0) and scores['f_score_5'] == -1
 
@@ -113,8 +124,9 @@ def test_without_gt_vertices(tmp_path):
     ('bad_shape', "field 'xyz', sample 1: shape (20, 3), expected 21x3"),
     ('nan', "field 'xyz', sample 0: non-finite"),
     ('missing', 'file not found'),
+    ('huge', 'are not finite (predictions too large to score: values must be metres)'),
 ])
-def test_bad_input_is_reported_and_nothing_written(tmp_path, capsys, case, message):
+def test_bad_input_is_reported_and_nothing_written(tmp_path, case, message):
     xyz, verts, pxyz, pverts = _hand_made()
     pred = [pxyz.tolist(), pverts.tolist()]
     d = _write(tmp_path, xyz, verts)
@@ -129,11 +141,16 @@ def test_bad_input_is_reported_and_nothing_written(tmp_path, capsys, case, messa
         pred[0][1] = pred[0][1][:20]
     elif case == 'nan':
         pred[0][0][3][1] = float('nan')
+    elif case == 'huge':
+        pred[0][0][0][0] = 1e300
     if case == 'malformed':
         target.write_text(json.dumps(pred)[:-10])
     elif case != 'missing':
         target.write_text(json.dumps(pred))
-    assert eval_freihand.main([str(target), str(d), '--out', str(tmp_path / 'out')]) == 1
-    err = capsys.readouterr().err.strip()
+    with pytest.raises(FreiHandFormatError, match=re.escape(message)):
+        evaluate_files(target, d)
+    run = _scorer(target, d, '--out', tmp_path / 'out')
+    assert run.returncode == 1
+    err = run.stderr.strip()
     assert message in err and str(target) in err and '\n' not in err
     assert not (tmp_path / 'out').exists()

@@ -63,9 +63,8 @@ def test_checkpoint_tests_on_evaluation_split_and_dumps_codalab_json(trained, fr
     assert np.array(xyz).shape == (4, 21, 3) and np.array(verts).shape == (4, 778, 3)
     assert np.isfinite(xyz).all()
     # the offline scorer reads the dump and agrees with the metric (cm vs mm)
-    sys.path.insert(0, str(ROOT / 'tools'))
-    import eval_freihand
-    scores, _ = eval_freihand.evaluate(pred_json, freihand_root)
+    from peclr_mm.freihand_eval import evaluate_files
+    scores, _ = evaluate_files(pred_json, freihand_root)
     assert scores['xyz_mean3d'] * 10 == pytest.approx(metrics['freihand/EPE'], rel=1e-9)
     assert scores['xyz_al_mean3d'] * 10 == pytest.approx(metrics['freihand/PA-EPE'], rel=1e-9)
     assert scores['xyz_al_auc3d'] == pytest.approx(metrics['freihand/PA-AUC'], rel=1e-9)

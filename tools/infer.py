@@ -32,80 +32,8 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Iterator
-
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-
-IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
-VIDEO_EXTS = ('.mp4', '.avi', '.mov', '.mkv', '.webm')
-
-
-class InputError(ValueError):
-    """Bad command-line input: reported as one line."""
-
-
-def iter_inputs(path: Path, every: int = 1) -> Iterator[tuple[str, str, np.ndarray | None]]:
-    """(output stem, K lookup name, BGR image or None for a file path) per image of ``path``."""
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTS)
-        if not files:
-            raise InputError(f'{path}: no images ({" ".join(IMAGE_EXTS)}) in this folder')
-        for f in files:
-            yield f.stem, f.name, None
-    elif path.suffix.lower() in VIDEO_EXTS:
-        import cv2
-        cap = cv2.VideoCapture(str(path))
-        if not cap.isOpened():
-            raise InputError(f'{path}: not a readable video')
-        i, read = 0, 0
-        try:
-            while True:
-                ok, frame = cap.read()
-                if not ok:
-                    break
-                if i % every == 0:
-                    read += 1
-                    yield f'{path.stem}_{i:06d}', path.name, frame
-                i += 1
-        finally:
-            cap.release()
-        if read == 0:
-            raise InputError(f'{path}: no frames could be read from this video')
-    elif path.is_file():
-        yield path.stem, path.name, None
-    else:
-        raise InputError(f'{path}: no such image, folder or video')
-
-
-def _intrinsics(value, where: str) -> np.ndarray:
-    from peclr_mm.pose.transforms import as_intrinsics
-    try:
-        return as_intrinsics(value)
-    except (ValueError, TypeError) as e:
-        raise InputError(f'{where}: {e}') from None
-
-
-def parse_K(values: list[str] | None) -> np.ndarray | dict[str, np.ndarray] | None:
-    """``--K``: four numbers, or a JSON file (3 x 3, [fx, fy, cx, cy], or {file name: either})."""
-    if not values:
-        return None
-    if len(values) == 4:
-        try:
-            return _intrinsics([float(v) for v in values], '--K')
-        except ValueError as e:
-            raise InputError(f'--K: expected fx fy cx cy as numbers or one JSON file ({e})') from None
-    if len(values) != 1:
-        raise InputError(f'--K: expected fx fy cx cy or one JSON file, got {len(values)} values')
-    from peclr_mm.fileio import load_json
-    try:
-        obj = load_json(values[0], 'K')
-    except (OSError, ValueError) as e:
-        raise InputError(str(e).splitlines()[0]) from None
-    if isinstance(obj, dict):
-        return {str(k): _intrinsics(v, f'{values[0]}: field {k!r}') for k, v in obj.items()}
-    return _intrinsics(obj, values[0])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,58 +53,27 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from peclr_mm.checkpoint import CorruptCheckpointError, UnsafeCheckpointError
-    from peclr_mm.fileio import atomic_write_json
+    from peclr_mm.inference_inputs import InputError, open_inputs, parse_K
     try:
         if args.every < 1:
             raise InputError(f'--every must be >= 1, got {args.every}')
         if not os.path.isfile(args.config):
             raise InputError(f'{args.config}: config file not found')
         K = parse_K(args.K)
-        source = Path(args.input)
-        inputs = iter_inputs(source, args.every)
-        first = next(inputs)  # input errors before the (slow) model build
+        inputs = open_inputs(Path(args.input), args.every)  # input errors before the (slow) model build
 
-        import mmcv
         from mmpose.apis import init_model
 
-        import peclr_mm.pose  # noqa: F401  (registers the modules, safe checkpoint loading)
-        from peclr_mm.pose.inference import draw_hand25d, hands_to_json, inference_hand25d, save_figure
+        from peclr_mm.pose.inference import infer_to_folder  # registers the modules, safe checkpoint loading
         model = init_model(args.config, args.checkpoint, device=args.device)
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        names = model.dataset_meta.get('keypoint_id2name') if model.dataset_meta else None
-        count = 0
-        for stem, name, frame in _chain(first, inputs):
-            img_file = None if frame is not None else (source / name if source.is_dir() else source)
-            image = frame if frame is not None else mmcv.imread(str(img_file))
-            if image is None:
-                raise InputError(f'{img_file}: not a readable image')
-            k = K.get(name) if isinstance(K, dict) else K
-            if isinstance(K, dict) and k is None:
-                raise InputError(f'{args.K[0]}: no K for {name!r}')
-            hands = inference_hand25d(model, image, bbox=args.bbox, K=k, bone_length=args.bone_length)
-            record = dict(image=str(img_file) if img_file else str(source), frame_index=None,
-                          config=args.config, checkpoint=args.checkpoint,
-                          units=dict(keypoints='image pixels', keypoints_3d='metres', bone_length='metres'),
-                          joint_names=[names[i] for i in range(len(names))] if names else None,
-                          hands=hands_to_json(hands))
-            if frame is not None:
-                record['frame_index'] = int(stem.rsplit('_', 1)[1])
-            save_figure(draw_hand25d(image, hands, title=f'{name}' + (f' frame {record["frame_index"]}'
-                                                                      if frame is not None else '')),
-                        out / f'{stem}.png')
-            atomic_write_json(out / f'{stem}.json', record)
-            count += 1
+        count = infer_to_folder(model, args.input, args.out, K=K, bbox=args.bbox,
+                                bone_length=args.bone_length, config=args.config, checkpoint=args.checkpoint,
+                                inputs=inputs)
     except (InputError, FileNotFoundError, CorruptCheckpointError, UnsafeCheckpointError, ValueError) as e:
         print(f'error: {str(e).splitlines()[0]}', file=sys.stderr)
         return 1
-    print(f'{count} image(s) -> {out}')
+    print(f'{count} image(s) -> {Path(args.out)}')
     return 0
-
-
-def _chain(first, rest):
-    yield first
-    yield from rest
 
 
 if __name__ == '__main__':

@@ -23,18 +23,7 @@ from mmengine.config import Config, DictAction  # noqa: E402
 
 from peclr_mm.checkpoint import UnsafeCheckpointError  # noqa: E402
 from peclr_mm.fileio import atomic_write_json  # noqa: E402
-from peclr_mm.pose.linear_probe import linear_probe  # noqa: E402
-
-COLUMNS = (('uv_px', 'uv px'), ('z_rel_mm', 'z_rel mm'), ('RR-EPE', 'RR-EPE mm'), ('EPE', 'EPE mm'),
-           ('PA-EPE', 'PA-EPE mm'), ('PA-AUC', 'PA-AUC'))
-
-
-def format_table(res: dict) -> str:
-    """Markdown table of the probe and the mean-pose baseline."""
-    lines = ['| | ' + ' | '.join(name for _, name in COLUMNS) + ' |', '|---' * (len(COLUMNS) + 1) + '|']
-    for key, name in (('probe', 'linear probe'), ('mean_pose', 'mean pose')):
-        lines.append(f'| {name} | ' + ' | '.join(f'{res[key][k]:.3f}' for k, _ in COLUMNS) + ' |')
-    return '\n'.join(lines)
+from peclr_mm.pose.linear_probe import format_table, linear_probe  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

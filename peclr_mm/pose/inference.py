@@ -1,4 +1,6 @@
-"""Single-image inference with a 2.5-D hand pose model (:class:`Regression25DHead` configs).
+"""Inference with a 2.5-D hand pose model (:class:`Regression25DHead` configs): one image
+(:func:`inference_hand25d`), or every image of a file, folder or video written as pictures and JSON
+(:func:`infer_to_folder`, the core of ``tools/infer.py``).
 
     >>> from mmpose.apis import init_model
     >>> from peclr_mm.pose import inference_hand25d
@@ -26,16 +28,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, Iterator, List, Sequence
 
 import numpy as np
 import torch
 from mmengine.dataset import Compose, pseudo_collate
 from mmengine.registry import init_default_scope
 
-from peclr_mm.geometry import SKELETON
+from peclr_mm.geometry import SKELETON, as_intrinsics
+from peclr_mm.inference_inputs import InputError, intrinsics_for, open_inputs
 from peclr_mm.pose.regression25d_head import Regression25DHead
-from peclr_mm.pose.transforms import as_intrinsics
 
 FINGER_COLORS = ('#ff8000', '#ff99ff', '#66b2ff', '#ff3333', '#00c000')  # thumb .. little, as mmpose's
 
@@ -217,3 +219,68 @@ def save_figure(fig, path: str | os.PathLike, dpi: int = 110) -> Path:
         return atomic_write(path, lambda f: fig.savefig(f, format='png', dpi=dpi), binary=True)
     finally:
         plt.close(fig)
+
+
+def infer_to_folder(model: torch.nn.Module, source: str | os.PathLike, out: str | os.PathLike,
+                    K: np.ndarray | Dict[str, np.ndarray] | None = None,
+                    bbox: Sequence | np.ndarray | None = None, bone_length: float | None = None,
+                    every: int = 1, config: str | None = None, checkpoint: str | None = None,
+                    inputs: Iterator | None = None) -> int:
+    """:func:`inference_hand25d` on every image of a file, folder or video; a picture and a JSON per image.
+
+    For each image, ``out/<stem>.png`` (:func:`draw_hand25d`) and ``out/<stem>.json`` are written
+    atomically. The JSON holds ``image`` (its path, or the video's), ``frame_index`` (video frames, else
+    None), ``config``, ``checkpoint``, ``units``, ``joint_names`` (the model's ``keypoint_id2name``) and
+    ``hands`` (:func:`hands_to_json`).
+
+    Args:
+        model: a top-down pose estimator with a :class:`Regression25DHead` (``mmpose.apis.init_model``).
+        source: an image, a folder of images or a video (see
+            :func:`~peclr_mm.inference_inputs.iter_inputs`).
+        out: output folder (created).
+        K: None (PeCLR's default camera, root-relative joints), one 3 x 3 / ``(fx, fy, cx, cy)`` for
+            every image in pixels, or a mapping from file names to (3, 3) matrices
+            (:func:`~peclr_mm.inference_inputs.parse_K`).
+        bbox: ``(x1, y1, x2, y2)`` hand box in image pixels for every image; None: the whole image.
+        bone_length: reference-bone length in metres; None: the default (0.031).
+        every: for a video, process every ``every``-th frame.
+        config: the model's config file, recorded in the JSON.
+        checkpoint: the model's checkpoint file, recorded in the JSON.
+        inputs: :func:`~peclr_mm.inference_inputs.open_inputs` of ``source`` when already opened
+            (to report input errors before building the model); None: opened here.
+
+    Returns:
+        int: the number of images written.
+
+    Raises:
+        InputError: a bad source, an unreadable image, no K for a file in a mapping ``K``.
+        ValueError: a bad box or bone length.
+    """
+    import mmcv
+
+    from peclr_mm.fileio import atomic_write_json
+    source, out = Path(source), Path(out)
+    if inputs is None:
+        inputs = open_inputs(source, every)
+    out.mkdir(parents=True, exist_ok=True)
+    names = model.dataset_meta.get('keypoint_id2name') if model.dataset_meta else None
+    count = 0
+    for stem, name, frame in inputs:
+        img_file = None if frame is not None else (source / name if source.is_dir() else source)
+        image = frame if frame is not None else mmcv.imread(str(img_file))
+        if image is None:
+            raise InputError(f'{img_file}: not a readable image')
+        hands = inference_hand25d(model, image, bbox=bbox, K=intrinsics_for(K, name), bone_length=bone_length)
+        record = dict(image=str(img_file) if img_file else str(source), frame_index=None,
+                      config=config, checkpoint=checkpoint,
+                      units=dict(keypoints='image pixels', keypoints_3d='metres', bone_length='metres'),
+                      joint_names=[names[i] for i in range(len(names))] if names else None,
+                      hands=hands_to_json(hands))
+        title = name
+        if frame is not None:
+            record['frame_index'] = int(stem.rsplit('_', 1)[1])
+            title += f' frame {record["frame_index"]}'
+        save_figure(draw_hand25d(image, hands, title=title), out / f'{stem}.png')
+        atomic_write_json(out / f'{stem}.json', record)
+        count += 1
+    return count

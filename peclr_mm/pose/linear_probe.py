@@ -7,7 +7,8 @@ training statistics and the intercept is not penalised; lambda is chosen on a he
 *training* split (whole samples: all image versions of a sample on one side), never on the evaluation
 split, then the probe is refitted on all training features. Predictions are decoded with the closed-form
 root (the probe has no z-root MLP) and scored with FreiHAND's protocol
-(:func:`peclr_mm.freihand_eval.keypoint_scores`), beside a mean-pose baseline.
+(:func:`peclr_mm.freihand_eval.keypoint_scores`), beside a mean-pose baseline; :func:`format_table` renders
+the result as the markdown table ``tools/linear_probe.py`` prints.
 
 Imports mmpose/mmengine/torch/numpy only (never mmpretrain).
 """
@@ -364,3 +365,25 @@ def linear_probe(cfg: Any, checkpoint: str | None = None, num_train: int | None 
             'mean_pose': probe_scores(mean_pose, **score),
             'lambda': ridge.lam, 'num_train': int(len(train_idx)), 'num_eval': int(len(eval_idx)),
             'feature_dim': int(X.shape[1]), 'seconds': time.perf_counter() - start}
+
+
+# Columns of :func:`format_table`: (key of a probe_scores dict, header).
+TABLE_COLUMNS = (('uv_px', 'uv px'), ('z_rel_mm', 'z_rel mm'), ('RR-EPE', 'RR-EPE mm'), ('EPE', 'EPE mm'),
+                 ('PA-EPE', 'PA-EPE mm'), ('PA-AUC', 'PA-AUC'))
+
+
+def format_table(res: dict[str, Any]) -> str:
+    """Markdown table of the probe and the mean-pose baseline, one row each (3 decimals).
+
+    Args:
+        res: :func:`linear_probe`'s result (its ``probe`` and ``mean_pose`` dicts are read, for the keys
+            of :data:`TABLE_COLUMNS`: uv in input pixels, errors in mm, AUC in [0, 1]).
+
+    Returns:
+        str: the table, without a final newline.
+    """
+    lines = ['| | ' + ' | '.join(name for _, name in TABLE_COLUMNS) + ' |',
+             '|---' * (len(TABLE_COLUMNS) + 1) + '|']
+    for key, name in (('probe', 'linear probe'), ('mean_pose', 'mean pose')):
+        lines.append(f'| {name} | ' + ' | '.join(f'{res[key][k]:.3f}' for k, _ in TABLE_COLUMNS) + ' |')
+    return '\n'.join(lines)

@@ -8,7 +8,7 @@ from mmpose.datasets.transforms import PackPoseInputs, TopdownAffine
 from mmpose.registry import TRANSFORMS
 from mmpose.structures.bbox import get_udp_warp_matrix, get_warp_matrix
 
-from peclr_mm.geometry import to_homogeneous
+from peclr_mm.geometry import as_intrinsics, to_homogeneous
 from peclr_mm.reprs import format_repr
 
 # The intrinsics the official PeCLR release assumes for its 224 x 224 network input when no camera is
@@ -26,18 +26,6 @@ def default_input_K(input_size: Tuple[int, int]) -> np.ndarray:
     w, h = input_size
     K = np.array(PECLR_DEFAULT_K_224, np.float64)
     return np.diag([w / 224.0, h / 224.0, 1.0]) @ K
-
-
-def as_intrinsics(K: Sequence | np.ndarray) -> np.ndarray:
-    """A (3, 3) float64 matrix from a 3 x 3 array or ``(fx, fy, cx, cy)``."""
-    K = np.asarray(K, np.float64)
-    if K.shape == (4, ):
-        fx, fy, cx, cy = K
-        K = np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
-    if K.shape != (3, 3) or not np.isfinite(K).all() or abs(np.linalg.det(K)) < 1e-12:
-        raise ValueError(f'intrinsics must be a finite invertible 3x3 matrix or (fx, fy, cx, cy), '
-                         f'got {K.tolist()}')
-    return K
 
 
 def flip_matrix(direction: str, img_shape: tuple) -> np.ndarray:

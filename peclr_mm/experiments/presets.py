@@ -37,8 +37,7 @@ PRESETS = {
     # sized for <= 25 min on the 2-core machine (docs/demo.md has the measured wall time)
     'full': Preset(num_train=2000, num_eval=500, pretrain_iters=400, finetune_iters=500, log_interval=50,
                    seeds=(0, 1, 2), low_label_seeds=1, probe_train=4000),
-    # 2.5x the full pretraining and 3x the fine-tuning (estimated ~70 min from the full preset's stage
-    # times; not yet measured)
+    # 2.5x the full pretraining and 3x the fine-tuning (3,768 s measured on the 2-core machine; docs/demo.md)
     'long': Preset(num_train=2000, num_eval=500, pretrain_iters=1000, finetune_iters=1500, log_interval=100,
                    seeds=(0, 1, 2), low_label_seeds=1, probe_train=4000),
 }

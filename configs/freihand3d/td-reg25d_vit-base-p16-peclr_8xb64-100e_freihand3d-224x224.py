@@ -4,19 +4,15 @@
 # of the 128 px pretraining is interpolated to 14 x 14 when the weights load. The backbone comes from
 # mmpretrain's registry through the scope prefix and returns the LayerNorm-ed mean patch token (B, 768), so
 # there is no pooling neck.
-_base_ = ['./td-reg25d_res50_8xb64-100e_freihand3d-224x224.py']
+_base_ = ['./td-reg25d_convnext-tiny-peclr_8xb64-100e_freihand3d-224x224.py']  # a pooled 768-d feature, no neck
 
-model = dict(
-    backbone=dict(
-        _delete_=True,
-        type='mmpretrain.VisionTransformer',
-        arch='base',
-        img_size=224,
-        patch_size=16,
-        out_type='avg_featmap',
-        final_norm=False,
-        drop_path_rate=0.1,
-        init_cfg=dict(type='Pretrained', prefix='backbone.',
-                      checkpoint='checkpoints/peclr_vit-base-p16_backbone.pth')),
-    neck=None,
-    head=dict(in_channels=768))
+model = dict(backbone=dict(
+    _delete_=True,
+    type='mmpretrain.VisionTransformer',
+    arch='base',
+    img_size=224,
+    patch_size=16,
+    out_type='avg_featmap',
+    final_norm=False,
+    drop_path_rate=0.1,
+    init_cfg=dict(type='Pretrained', prefix='backbone.', checkpoint='checkpoints/peclr_vit-base-p16_backbone.pth')))

@@ -109,7 +109,13 @@ def test_presets_and_schedule_options():
     assert dataclasses.replace(full, low_label_seeds=None).seeds_for(0.1) == full.seeds
     assert dataclasses.replace(full, low_label_seeds=2).seeds_for(0.1) == full.seeds[:2]
     assert resolve('quick', jobs=3, seeds=None).jobs == 3
-    cfg = P.finetune_config('scratch', 1.0)
+    cfg = P.finetune_config('scratch', 1.0)[0]
+    # a fraction without a named config: the 100 % config with the fraction set, for the demo and the paper
+    for arch in ('demo', 'rn50'):
+        path, extra = P.finetune_config('peclr', 0.5, arch)
+        assert path == P.finetune_config('peclr', 1.0, arch)[0] and path.is_file()
+        assert extra == ['train_dataloader.dataset.label_fraction=0.5']
+        assert P.finetune_config('peclr', 0.1, arch)[0].is_file() and P.finetune_config('peclr', 0.1, arch)[1] == []
     assert P.schedule_options(cfg, 600, 50)[0] == 'train_cfg.max_iters=600'
     opts = dict(o.split('=', 1) for o in P.schedule_options(cfg, 24, 8))
     assert opts['param_scheduler.0.end'] == '1' and opts['param_scheduler.1.begin'] == '1'  # 25 of 500 -> 1 of 24

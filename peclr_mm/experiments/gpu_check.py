@@ -48,6 +48,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..fileio import atomic_write_json, atomic_write_text
+from .stages import merged_config
+
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
 SCHEMA = 1
@@ -98,7 +101,7 @@ def configs() -> dict[str, Path]:
     """The project's paper-scale configs that the check runs (the paper plan's lookups)."""
     from .plan import finetune_config, pretrain_config
     return dict(peclr=pretrain_config('peclr', 'rn50')[0], simclr=pretrain_config('simclr', 'rn50')[0],
-                finetune=finetune_config('peclr', 1.0, 'rn50'))
+                finetune=finetune_config('peclr', 1.0, 'rn50')[0])
 
 
 # -- the command lines -----------------------------------------------------------------------------------
@@ -433,17 +436,6 @@ def wall_throughput(run: StageRun, batch: int, warmup_steps: int) -> float | Non
     return round((b - a) * batch / dt, 1) if dt > 0 else None
 
 
-def merged_config(config: Path, options: Sequence[str]):
-    """``config`` with ``options`` (``--cfg-options``) merged, as train.py sees it (custom imports not run)."""
-    from mmengine.config import Config, DictAction
-    cfg = Config.fromfile(str(config), import_custom_modules=False)
-    if options:
-        parser = argparse.ArgumentParser()
-        parser.add_argument('--cfg-options', nargs='+', action=DictAction)
-        cfg.merge_from_dict(parser.parse_args(['--cfg-options', *options]).cfg_options)
-    return cfg
-
-
 def config_value(config: Path, options: Sequence[str], key: str):
     """``key`` (dotted, list indices as numbers) of ``config`` with ``options`` merged."""
     value = merged_config(config, options)
@@ -646,9 +638,9 @@ def numerics_main(argv: Sequence[str]) -> int:
         res = dict(environment=environment())
     except Exception as e:  # noqa: BLE001 - the versions are informational; the checks still run
         res = dict(environment=dict(error=f'{type(e).__name__}: {e}'))
-    Path(a.out).write_text(json.dumps(res, indent=1))  # the environment even if the checks crash
+    atomic_write_json(a.out, res)  # the environment even if the checks crash
     res['numerics'] = numerics(a.model_options, a.images, a.size, a.device, a.backend)
-    Path(a.out).write_text(json.dumps(res, indent=1))
+    atomic_write_json(a.out, res)
     print(json.dumps(res['numerics']['rel_err']))
     return 0 if res['numerics']['ok'] else 1
 
@@ -712,10 +704,9 @@ def markdown(res: dict) -> str:
 
 
 def write_results(res: dict, out: Path) -> None:
-    from ..fileio import atomic_write_json
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / RESULT_JSON, res)
-    (out / RESULT_MD).write_text(markdown(res))
+    atomic_write_text(out / RESULT_MD, markdown(res))
 
 
 def pack_logs(work: Path, out: Path) -> None:
@@ -858,7 +849,7 @@ def _stages(res: dict, sizes: Sizes, work: Path, env: dict, sampler: GpuSampler,
         return
     config = cfgs['finetune']
     if not backbone.exists():
-        config = finetune_config('scratch', 1.0, 'rn50')
+        config = finetune_config('scratch', 1.0, 'rn50')[0]
         fail('finetune: no exported PeCLR backbone; fine-tuning from scratch instead')
     w = work / 'runs' / 'finetune'
     opts = finetune_options(sizes, fh, backbone if backbone.exists() else None)

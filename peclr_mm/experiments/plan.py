@@ -76,14 +76,17 @@ def pretrain_config(algo: str, arch: str = 'demo', yt3dh: bool = True) -> tuple[
     return cfg / f'peclr_resnet50_8xb128-100e_{data}-128px.py', extra
 
 
-def finetune_config(init: str, fraction: float, arch: str = 'demo') -> Path:
-    """The fine-tuning config of an initialisation and label fraction (10 % or 100 %: named configs)."""
+def finetune_config(init: str, fraction: float, arch: str = 'demo') -> tuple[Path, list[str]]:
+    """The fine-tuning config of an initialisation and label fraction and extra --cfg-options: a named config
+    for 10 % and 100 % (:data:`FRACTIONS`), otherwise the 100 % one with ``label_fraction`` set."""
     tag = '' if init == 'scratch' else f'-{init}'
-    p = '' if fraction == 1.0 else f'-{round(fraction * 100)}pct'
+    named = fraction in FRACTIONS
+    p = '' if fraction == 1.0 or not named else f'-{pct(fraction)}'
+    extra = [] if named else [f'train_dataloader.dataset.label_fraction={fraction}']
     if arch == 'demo':
-        return CFG / f'td-reg25d_res18-w32{tag}_1xb32-500it_synth-freihand3d{p}-64x64.py'
+        return CFG / f'td-reg25d_res18-w32{tag}_1xb32-500it_synth-freihand3d{p}-64x64.py', extra
     return (ROOT / 'configs' / 'freihand3d'
-            / f'td-reg25d_res{ARCH_DEPTH[arch]}{tag}_8xb64-100e_freihand3d{p}-224x224.py')
+            / f'td-reg25d_res{ARCH_DEPTH[arch]}{tag}_8xb64-100e_freihand3d{p}-224x224.py'), extra
 
 
 def schedule_options(config: str | Path, iters: int, log_interval: int) -> list[str]:
@@ -145,6 +148,7 @@ class FinetuneRun:
     fraction: float
     seed: int
     config: Path
+    options: list[str]  # the config's extra --cfg-options (finetune_config)
     dir: Path
 
     @property
@@ -171,8 +175,8 @@ def finetune_runs(opts: DemoOptions, preset: Preset) -> list[FinetuneRun]:
     for fraction in opts.fractions:
         for init in opts.inits:
             for seed in preset.seeds_for(fraction):
-                cfg = finetune_config(init, fraction if fraction in FRACTIONS else 1.0)
-                runs.append(FinetuneRun(init, fraction, seed, cfg,
+                cfg, extra = finetune_config(init, fraction)
+                runs.append(FinetuneRun(init, fraction, seed, cfg, extra,
                                         opts.work / 'finetune' / run_name(init, fraction, seed)))
     return runs
 
@@ -211,7 +215,7 @@ def demo_plan(opts: DemoOptions, preset: Preset) -> list[Stage]:
     for seed in preset.seeds:
         for init in opts.inits:  # the probe: ridge regression on the frozen features (scratch: random weights)
             out = work / 'probe' / seeded(init, seed)
-            cmd = [PY, tool('probe'), finetune_config('scratch', 1.0), '--data-root', data, '--seed', seed,
+            cmd = [PY, tool('probe'), finetune_config('scratch', 1.0)[0], '--data-root', data, '--seed', seed,
                    '--out', out / 'probe.json']
             cmd += ['--num-train', preset.probe_train] if preset.probe_train else []
             deps: tuple[str, ...] = ()
@@ -223,9 +227,7 @@ def demo_plan(opts: DemoOptions, preset: Preset) -> list[Stage]:
     for run in finetune_runs(opts, preset):
         n = preset.finetune_iters
         o = [*data_opts, f'randomness.seed={run.seed}', f'train_dataloader.dataset.seed={run.seed}',
-             *schedule_options(run.config, n, preset.log_interval), *opts.finetune_options]
-        if run.fraction not in FRACTIONS:  # no named config: the 100 % one with the fraction set
-            o.append(f'train_dataloader.dataset.label_fraction={run.fraction}')
+             *run.options, *schedule_options(run.config, n, preset.log_interval), *opts.finetune_options]
         deps = ()
         if run.init != 'scratch':
             o.append(f'model.backbone.init_cfg.checkpoint={backbones[run.init, run.seed]}')
@@ -287,12 +289,12 @@ def paper_plan(work_dir: str | Path, data_root: str | Path, yt3dh_root: str | Pa
     for fraction in fractions:
         for init in INITS:
             name = run_name(init, fraction)
-            cfg = finetune_config(init, fraction, arch)
+            cfg, extra = finetune_config(init, fraction, arch)
             out = work / 'finetune' / name
             data = [f'{split}_dataloader.dataset.data_root={fh}' for split in ('train', 'val', 'test')]
-            opts = [*data, f'randomness.seed={seed}']
+            opts = [*data, *extra, f'randomness.seed={seed}']
             if fraction != 1.0:
-                opts += [f'train_dataloader.dataset.label_fraction={fraction}', f'train_dataloader.dataset.seed={seed}']
+                opts.append(f'train_dataloader.dataset.seed={seed}')
             deps: tuple[str, ...] = ()
             if init != 'scratch':
                 opts.append(f'model.backbone.init_cfg.checkpoint={backbones[init]}')

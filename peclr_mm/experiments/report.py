@@ -329,12 +329,12 @@ def _draw_skeleton_3d(ax, xyz_mm: np.ndarray, color: str, label: str) -> None:
                 label=label if k == 0 else None)
 
 
-def plot_predictions(run: dict, data_root: Path, gt: np.ndarray, K: np.ndarray, ids: list[int], path: Path) -> None:
+def plot_predictions(run: dict, pred: np.ndarray, data_root: Path, gt: np.ndarray, K: np.ndarray, ids: list[int],
+                     path: Path) -> None:
     """One figure per model: per sample, the 2-D overlay (prediction projected with K) and a 3-D view
     (root-relative joints, mm) of prediction vs ground truth."""
     import cv2
     plt = _plt()
-    pred = R.load_pred(Path(run['dir']) / 'pred.json', len(gt))
     fig = plt.figure(figsize=(7.5, 3.4 * len(ids)))
     for row, i in enumerate(ids):
         img_path = data_root / 'evaluation' / 'rgb' / f'{i:08d}.jpg'
@@ -402,7 +402,8 @@ def write_report(work: Path, data_root: Path, settings: dict, walls: dict, total
     fractions = list(settings['fractions'])
     seeds = list(settings['seeds'])
     gt, K = R.load_eval_gt(data_root)
-    curves = R.pck_curves(runs, gt)
+    preds = {r['name']: R.load_pred(Path(r['dir']) / 'pred.json', len(gt)) for r in runs}
+    curves = R.pck_curves(runs, gt, preds)
     reference = R.mean_pose_reference(data_root, gt)
     pr = R.collect_probes(work, inits, seeds)
     equivariance = R.collect_equivariance(work, [a for a in ALGOS if a in inits], seeds)
@@ -427,6 +428,6 @@ def write_report(work: Path, data_root: Path, settings: dict, walls: dict, total
     for r in runs:
         if r['seed'] == first:
             p = work / 'predictions' / f'{r["init"]}_{pct(r["fraction"])}.png'
-            plot_predictions(r, data_root, gt, K, ids, p)
+            plot_predictions(r, preds[r['name']], data_root, gt, K, ids, p)
             pictures.append(p)
     return dict(md=md, png=png, pictures=pictures, summary=summary)

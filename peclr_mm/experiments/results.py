@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import glob
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from ..fileio import load_scalars
-from ..freihand import annotation_file, read_field, read_submission
+from ..freihand import annotation_file, read_annotations, read_field, read_submission
 from ..freihand_eval import align_w_scale, epe_auc, point_errors
 from .plan import seeded
 
@@ -40,14 +40,14 @@ def read_test_metrics(test_dir: Path) -> dict:
 
 
 def load_eval_gt(data_root: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(N, 21, 3) metres and (N, 3, 3) intrinsics of the evaluation split."""
-    xyz = read_field(annotation_file(data_root, 'evaluation', 'xyz'), 'xyz')
-    return xyz, read_field(annotation_file(data_root, 'evaluation', 'K'), 'K', length=len(xyz))
+    """(N, 21, 3) metres and (N, 3, 3) intrinsics of the evaluation split, validated."""
+    ann = read_annotations(str(data_root), 'evaluation', fields=('xyz', 'K'))
+    return ann['xyz'], ann['K']
 
 
 def load_pred(path: Path, n: int) -> np.ndarray:
-    """Predicted joints (N, 21, 3) of a Codalab ``pred.json``."""
-    return read_submission(path, n)[0]
+    """Predicted joints (N, 21, 3) of a Codalab ``pred.json`` (its vertex list is not converted)."""
+    return read_submission(path, n, verts=False)[0]
 
 
 def scores(gt: np.ndarray, pred: np.ndarray) -> dict:
@@ -68,12 +68,12 @@ def mean_pose_reference(data_root: Path, gt: np.ndarray) -> dict:
     return {k: s[k] for k in METRICS}
 
 
-def pck_curves(runs: Sequence[dict], gt: np.ndarray, tol: float = 1e-3) -> dict:
-    """Per run (``name``): the PCK curves from its ``pred.json``; checks that the numpy core reproduces the
-    metric's EPE / PA-EPE on the same file (they must agree: same predictions, same code)."""
+def pck_curves(runs: Sequence[dict], gt: np.ndarray, preds: Mapping[str, np.ndarray], tol: float = 1e-3) -> dict:
+    """Per run (``name``): the PCK curves of its predictions (``preds[name]``, from its ``pred.json``); checks
+    that the numpy core reproduces the metric's EPE / PA-EPE (they must agree: same predictions, same code)."""
     curves = {}
     for r in runs:
-        s = scores(gt, load_pred(Path(r['dir']) / 'pred.json', len(gt)))
+        s = scores(gt, preds[r['name']])
         for key in ('EPE', 'PA-EPE'):
             if abs(s[key] - r['metrics'][key]) > tol:
                 raise ValueError(f'{r["dir"]}: {key} from pred.json {s[key]:.4f} != FreiHandMetric '

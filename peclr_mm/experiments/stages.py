@@ -66,21 +66,28 @@ class StageFailed(RuntimeError):
         self.stage = stage
 
 
+def merged_config(config: str | Path, options: Sequence[str] = ()):
+    """``config`` with ``options`` (``--cfg-options`` values) merged, as upstream train.py sees it (custom
+    imports not run)."""
+    from mmengine.config import Config, DictAction
+
+    with _CONFIG_LOCK:
+        cfg = Config.fromfile(str(config), import_custom_modules=False)
+        if options:
+            parser = argparse.ArgumentParser()
+            parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+            cfg.merge_from_dict(parser.parse_args(['--cfg-options', *map(str, options)]).cfg_options)
+    return cfg
+
+
 def config_fingerprint(cmd: Sequence[str]) -> str | None:
     """SHA-1 of the resolved config (bases and --cfg-options merged) of a train/test command, so that an
     edited config (or one of its bases) reruns its stage; None for commands without a config."""
-    from mmengine.config import Config, DictAction
-
     cfgs = [c for c in cmd if c.endswith('.py') and osp.join('configs', '') in c]
     if not cfgs:
         return None
-    with _CONFIG_LOCK:
-        cfg = Config.fromfile(cfgs[0], import_custom_modules=False)
-        if '--cfg-options' in cmd:
-            parser = argparse.ArgumentParser()
-            parser.add_argument('--cfg-options', nargs='+', action=DictAction)
-            cfg.merge_from_dict(parser.parse_known_args(list(cmd[cmd.index('--cfg-options'):]))[0].cfg_options)
-        text = json.dumps(cfg.to_dict(), sort_keys=True, default=str)
+    options = list(cmd[cmd.index('--cfg-options') + 1:]) if '--cfg-options' in cmd else []
+    text = json.dumps(merged_config(cfgs[0], options).to_dict(), sort_keys=True, default=str)
     return hashlib.sha1(text.encode()).hexdigest()
 
 
@@ -88,7 +95,8 @@ def stage_env(single_thread: bool = True) -> dict:
     """The environment of stage commands: the repository on PYTHONPATH; one compute thread per run (the data
     loader worker gets another core, and OpenMP does not spin against neighbours: 2 threads on the shared
     2-core box gave 1.4-1.8 s per pretraining iteration instead of 0.28 s)."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get('PYTHONPATH', '')]))
+    paths = [str(ROOT), *(p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p and p != str(ROOT))]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths))  # no empty entry: it would put the cwd on sys.path
     if single_thread:
         env.update(OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
     else:

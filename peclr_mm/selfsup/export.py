@@ -14,7 +14,7 @@ from typing import Callable, Dict
 
 import torch
 
-from peclr_mm.checkpoint import (  # noqa: F401
+from peclr_mm.checkpoint import (
     PREFIX,
     UnsafeCheckpointError,
     extract_backbone,
@@ -63,22 +63,20 @@ def save_atomic(state_dict: Dict[str, torch.Tensor], out: str, meta: dict | None
 
 
 @torch.no_grad()
-def check_conversion(converted: Dict[str, torch.Tensor], original_path: str, size: int = 64,
-                     atol: float = 1e-4) -> float:
-    """Max |difference| of the last-stage features of torchvision's ResNet with the release's weights and
-    mmpretrain's ResNet with ``converted`` (``backbone.*``) on a seeded random (2, 3, size, size) input;
-    raises RuntimeError beyond ``atol`` (relative to the features' scale)."""
+def check_conversion(converted: Dict[str, torch.Tensor], depth: int, size: int = 64, atol: float = 1e-4) -> float:
+    """Max |difference| of the last-stage features of torchvision's ResNet-``depth`` and mmpretrain's
+    ResNet, both with the converted weights (``backbone.*``; torchvision's own names), on a seeded random
+    (2, 3, size, size) input: the names and the computation agree. Raises RuntimeError on any missing key but
+    torchvision's ``fc`` or a difference beyond ``atol`` (relative to the features' scale)."""
     import torchvision
     from mmpretrain.models import ResNet
 
     plain = {k[len(PREFIX):]: v for k, v in converted.items()}
-    depth = resnet_depth(plain)
     tv = getattr(torchvision.models, f'resnet{depth}')()
-    orig = load_checkpoint_safe(original_path)
-    orig = orig.get('state_dict', orig)
-    orig = {k.split('.', 1)[1] if k.split('.', 1)[0] in ('module', 'encoder', 'backbone') else k: v
-            for k, v in orig.items()}
-    tv.load_state_dict({k: v for k, v in orig.items() if not k.startswith('fc.')}, strict=False)
+    missing, unexpected = tv.load_state_dict(plain, strict=False)
+    if unexpected or any(not k.startswith('fc.') for k in missing):
+        raise RuntimeError(f'converted backbone does not match torchvision ResNet-{depth}: missing '
+                           f'{[k for k in missing if not k.startswith("fc.")][:5]}, unexpected {unexpected[:5]}')
     mm = ResNet(depth=depth, out_indices=(3,))
     mm.load_state_dict(plain, strict=True)  # raises on any missing/unexpected key
     tv.eval(), mm.eval()
@@ -86,7 +84,7 @@ def check_conversion(converted: Dict[str, torch.Tensor], original_path: str, siz
     ref = tv.layer4(tv.layer3(tv.layer2(tv.layer1(tv.maxpool(tv.relu(tv.bn1(tv.conv1(x))))))))
     diff = (mm(x)[0] - ref).abs().max().item()
     if not diff <= atol * max(1.0, ref.abs().max().item()):
-        raise RuntimeError(f'{original_path}: converted backbone differs from the original by {diff:.3g}')
+        raise RuntimeError(f'converted backbone differs from torchvision ResNet-{depth} by {diff:.3g}')
     return diff
 
 
@@ -106,7 +104,7 @@ def convert_release(release: str, out: str, check: bool = True) -> str:
     check_distinct(release, out)
     sd = convert_official(release)
     depth = resnet_depth({k[len(PREFIX):]: v for k, v in sd.items()})
-    msg = f', max |diff| vs torchvision {check_conversion(sd, release):.2e}' if check else ''
+    msg = f', max |diff| vs torchvision {check_conversion(sd, depth):.2e}' if check else ''
     save_atomic(sd, out, meta=dict(source=os.path.basename(release), depth=str(depth),
                                    converter='peclr_mm convert_official_peclr'))
     return f'wrote ResNet-{depth} backbone ({len(sd)} tensors) to {out}{msg}'

@@ -100,15 +100,19 @@ class PeCLR(BaseSelfSupervisor):
         return self._index_cache[key]
 
     def _matrices(self, data_samples: List[DataSample]) -> torch.Tensor:
-        """The samples' (2, 3, 3) augmentation matrices stacked to (2n, 3, 3), checked."""
-        for i, ds in enumerate(data_samples):
-            m = ds.get(self.matrix_key)
+        """The samples' (2, 3, 3) augmentation matrices stacked to (2n, 3, 3), checked (one finiteness test
+        for the batch: one device sync per step, not one per sample)."""
+        mats = [ds.get(self.matrix_key) for ds in data_samples]
+        for i, m in enumerate(mats):
             if tuple(m.shape) != (2, 3, 3):
                 raise ValueError(f'data sample {i}: "{self.matrix_key}" must be (2, 3, 3) (one matrix per view), '
                                  f'got {tuple(m.shape)}')
-            if not torch.isfinite(m).all():
-                raise ValueError(f'data sample {i}: "{self.matrix_key}" is not finite (NaN or inf)')
-        return torch.stack([ds.get(self.matrix_key) for ds in data_samples]).flatten(0, 1)
+        stacked = torch.stack(mats)
+        finite = torch.isfinite(stacked).flatten(1).all(1)
+        if not finite.all():
+            i = int((~finite).nonzero()[0])
+            raise ValueError(f'data sample {i}: "{self.matrix_key}" is not finite (NaN or inf)')
+        return stacked.flatten(0, 1)
 
     def loss(self, inputs: List[torch.Tensor], data_samples: List[DataSample], **kwargs) -> Dict[str, torch.Tensor]:
         """inputs: 2 views (n, C, H, W); data_samples: n samples with ``matrix_key`` (2, 3, 3)."""

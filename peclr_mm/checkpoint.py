@@ -4,12 +4,22 @@ torch >= 2.6 unpickles checkpoints with an allow-list. mmengine checkpoints hold
 torch's default list: the message hub's ``HistoryBuffer`` (with numpy arrays inside), numpy scalars and
 arrays in ``meta`` and ``hook_msgs``. We add exactly those classes/functions to torch's allow-list; any
 other global (e.g. an ``os.system`` in a ``__reduce__`` payload) is still refused by torch.
+
+Every mmengine checkpoint scheme (local files, ``torchvision://``, ``http(s)://``, ``open-mmlab://``,
+``mmcls://``, ``s3://``, ``pavi://``) is loaded this way: remote files are resolved with mmengine's own URL
+tables, read from or downloaded into torch's hub cache, then loaded with ``weights_only=True``.
 """
 from __future__ import annotations
 
+import difflib
 import importlib
+import io
+import logging
+import os
+import tempfile
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Dict
+from urllib.parse import urlparse
 
 import numpy as np
 
@@ -79,44 +89,220 @@ def load_checkpoint(filename: str, map_location: Any = "cpu") -> Any:
         FileNotFoundError: ``filename`` does not exist.
         UnsafeCheckpointError: the file references a global that is not allow-listed.
     """
-    import os
-    import pickle
-
-    import torch
-
-    register_safe_globals()
     filename = os.path.expanduser(filename)
     if not os.path.isfile(filename):
         raise FileNotFoundError(f"{filename}: checkpoint file not found")
     if os.path.getsize(filename) == 0:
         raise CorruptCheckpointError(f"{filename}: empty file (0 bytes), not a checkpoint")
+    return _safe_load(filename, filename, map_location)
+
+
+def _safe_load(source: Any, name: str, map_location: Any) -> Any:
+    """``torch.load(source, weights_only=True)`` (a path or a binary file object); errors name ``name``."""
+    import pickle
+
+    import torch
+
+    register_safe_globals()
     try:
-        return torch.load(filename, map_location=map_location, weights_only=True)
+        return torch.load(source, map_location=map_location, weights_only=True)
     except (EOFError, IndexError, KeyError, ValueError, RuntimeError) as err:
         # truncated zip ("PytorchStreamReader failed ..."), text or other non-torch files: torch raises
         # assorted low-level errors with multi-line messages
         first = str(err).strip().splitlines()[0] if str(err).strip() else ''
         first = f"{type(err).__name__} {first.split('. ')[0]}".strip()
-        raise CorruptCheckpointError(f"{filename}: not a readable torch checkpoint (truncated or not "
+        raise CorruptCheckpointError(f"{name}: not a readable torch checkpoint (truncated or not "
                                      f"torch.save output): {first[:160]}") from None
     except pickle.UnpicklingError as err:
         # torch's message is a multi-paragraph how-to; keep the line that names the refused global.
         lines = [ln.strip() for ln in str(err).splitlines() if "GLOBAL" in ln or "Unsupported" in ln]
         if not lines and "invalid load key" in str(err):
-            raise CorruptCheckpointError(f"{filename}: not a torch checkpoint (invalid load key)") from None
+            raise CorruptCheckpointError(f"{name}: not a torch checkpoint (invalid load key)") from None
         if any("getattr" in ln for ln in lines):
             lines[0] += " (a checkpoint saved without peclr_mm's safe HistoryBuffer pickling?)"
         why = lines[0] if lines else str(err).splitlines()[0]
         raise UnsafeCheckpointError(
-            f"{filename}: refused by torch safe loading (weights_only=True): {why}") from None
+            f"{name}: refused by torch safe loading (weights_only=True): {why}") from None
+
+
+# Remote checkpoints: mmengine's URL tables, torch's hub cache, never ``weights_only=False``.
+
+OFFLINE_OPTION = "--cfg-options model.backbone.init_cfg.checkpoint=PATH"
+
+
+class CheckpointUnavailableError(OSError):
+    """A remote checkpoint that is neither in the torch hub cache nor downloadable."""
+
+
+def hub_cache_path(url: str) -> str:
+    """The file torch.hub (and mmengine) caches ``url`` as: ``<torch.hub.get_dir()>/checkpoints/<basename>``."""
+    import torch.hub
+
+    return os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(urlparse(url).path))
+
+
+def _reason(err: BaseException) -> str:
+    """A short one-line reason of a failed download (``URLError.reason`` when there is one)."""
+    why = getattr(err, "reason", None) or err
+    why = getattr(why, "strerror", None) or why  # socket errors: the text without "[Errno -3]"
+    text = " ".join(str(why).split()) or type(err).__name__
+    return text[:80]
+
+
+def fetch_url(url: str, name: str | None = None, check_hash: bool = False) -> str:
+    """The hub cache file of ``url``, downloaded first when absent.
+
+    ``torch.hub.download_url_to_file`` writes a temporary file beside the target and renames it, so the cache
+    never holds a partial file. With ``check_hash`` a download must match the SHA-256 prefix in the file name
+    (``resnet50-0676ba61.pth``), as torchvision checks its own downloads.
+
+    Raises:
+        CheckpointUnavailableError: the download failed; one line naming ``name``, the URL, the cache path
+            and the config option that points at a local file instead.
+    """
+    import torch.hub
+
+    cached = hub_cache_path(url)
+    if os.path.isfile(cached):
+        return cached
+    match = torch.hub.HASH_REGEX.search(os.path.basename(cached)) if check_hash else None
+    try:
+        os.makedirs(os.path.dirname(cached), exist_ok=True)
+        torch.hub.download_url_to_file(url, cached, match.group(1) if match else None, progress=os.isatty(0))
+    except Exception as err:  # URLError, HTTPError, socket/SSL errors, http.client errors, hash mismatch
+        head = f"{name}: cannot download {url}" if name and name != url else f"{url}: cannot download"
+        raise CheckpointUnavailableError(
+            f"{head} ({_reason(err)}); offline, put the file at {cached} or pass "
+            f"{OFFLINE_OPTION}") from None
+    return cached
+
+
+def _load_url(url: str, map_location: Any, name: str | None = None, check_hash: bool = False) -> Any:
+    """:func:`load_checkpoint` of :func:`fetch_url`; in distributed runs rank 0 downloads first."""
+    from mmengine.dist import get_dist_info
+
+    rank, world_size = get_dist_info()
+    path = fetch_url(url, name, check_hash) if rank == 0 else None
+    if world_size > 1:
+        import torch.distributed
+
+        torch.distributed.barrier()
+        path = path or fetch_url(url, name, check_hash)
+    return load_checkpoint(path, map_location)
+
+
+def _model_url(urls: dict, model: str, filename: str) -> str:
+    """``urls[model]``; an unknown name is one line with the closest known names."""
+    if model not in urls:
+        close = difflib.get_close_matches(model, list(urls), n=3)
+        raise ValueError(f"{filename}: unknown model name {model!r} (closest: {', '.join(close) or 'none'})")
+    return urls[model]
+
+
+def _warn(msg: str) -> None:
+    from mmengine.logging import print_log
+
+    print_log(msg, logger="current", level=logging.WARNING)
+
+
+# Scheme loaders: named ``load_from_*`` like mmengine's (its log line prints the name after ``load_from_``).
+
+def load_from_local_safe(filename: str, map_location: Any = None) -> Any:
+    """A local file, through :func:`load_checkpoint`."""
+    return load_checkpoint(filename, map_location)
+
+
+def load_from_http_safe(filename: str, map_location: Any = None) -> Any:
+    """An ``http(s)://`` URL: the hub cache file (downloaded when absent), loaded weights-only."""
+    return _load_url(filename, map_location)
+
+
+def load_from_torchvision_safe(filename: str, map_location: Any = None) -> Any:
+    """``torchvision://NAME`` (or the deprecated ``modelzoo://NAME``), resolved by mmengine's torchvision table;
+    a download must match the SHA-256 prefix in its file name."""
+    from mmengine.runner import checkpoint as mc
+
+    scheme, _, model = filename.partition("://")
+    if scheme == "modelzoo":
+        _warn('The URL scheme of "modelzoo://" is deprecated, please use "torchvision://" instead')
+    url = _model_url(mc.get_torchvision_models(), model, filename)
+    return _load_url(url, map_location, filename, check_hash=True)
+
+
+def load_from_openmmlab_safe(filename: str, map_location: Any = None) -> Any:
+    """``open-mmlab://NAME`` / ``openmmlab://NAME``: mmengine's table (deprecated names mapped), a URL or a
+    file under mmengine's home."""
+    from mmengine.runner import checkpoint as mc
+
+    scheme, _, model = filename.partition("://")
+    deprecated = mc.get_deprecated_model_names()
+    if model in deprecated:
+        _warn(f"{scheme}://{model} is deprecated in favor of {scheme}://{deprecated[model]}")
+        model = deprecated[model]
+    url = _model_url(mc.get_external_models(), model, filename)
+    if url.startswith(("http://", "https://")):
+        return _load_url(url, map_location, filename)
+    return load_checkpoint(os.path.join(mc._get_mmengine_home(), url), map_location)
+
+
+def load_from_mmcls_safe(filename: str, map_location: Any = None) -> Any:
+    """``mmcls://NAME``: mmengine's mmcls table; the ``backbone.*`` weights, prefix removed (as mmengine)."""
+    from mmengine.runner import checkpoint as mc
+
+    url = _model_url(mc.get_mmcls_models(), filename[len("mmcls://"):], filename)
+    return mc._process_mmcls_checkpoint(_load_url(url, map_location, filename))
+
+
+def load_from_ceph_safe(filename: str, map_location: Any = None, backend: str = "petrel") -> Any:
+    """``s3://`` / ``petrel://`` (optionally ``PREFIX:s3://``): the bytes from mmengine's file backend."""
+    from mmengine.fileio import get_file_backend
+
+    data = get_file_backend(filename, backend_args={"backend": backend}).get(filename)
+    with io.BytesIO(data) as buffer:
+        return _safe_load(buffer, filename, map_location)
+
+
+def load_from_pavi_safe(filename: str, map_location: Any = None) -> Any:
+    """``pavi://PATH``: downloaded from pavi's modelcloud into a temporary folder."""
+    try:
+        from pavi import modelcloud
+    except ImportError:
+        raise ImportError(f"{filename}: install pavi to load checkpoints from its modelcloud") from None
+    model = modelcloud.get(filename[len("pavi://"):])
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, model.name)
+        model.download(path)
+        return _safe_load(path, filename, map_location)
+
+
+# (prefixes, loader): each prefix replaces mmengine's loader of the same prefix where mmengine has one.
+_SCHEME_LOADERS = (
+    (("",), load_from_local_safe),
+    (("http://", "https://"), load_from_http_safe),
+    (("modelzoo://", "torchvision://"), load_from_torchvision_safe),
+    (("open-mmlab://", "openmmlab://"), load_from_openmmlab_safe),
+    (("mmcls://",), load_from_mmcls_safe),
+    ((r"(\S+\:)?s3://", r"(\S+\:)?petrel://"), load_from_ceph_safe),
+    (("pavi://",), load_from_pavi_safe),
+)
+
+
+def _register_scheme_loaders(checkpoint_loader: Any) -> None:
+    """Replace mmengine's loader (``CheckpointLoader``) of every scheme above that mmengine registers."""
+    for prefixes, loader in _SCHEME_LOADERS:
+        known = [p for p in prefixes if p in checkpoint_loader._schemes]
+        if known:
+            checkpoint_loader.register_scheme(prefixes=known, loader=loader, force=True)
 
 
 def register_safe_globals() -> None:
     """Allow-list mmengine's checkpoint contents for torch's safe loading (idempotent; no-op without torch).
 
-    Also routes mmengine's local-file checkpoint loader (used by ``Runner.resume``/``load_from`` and by
-    ``init_cfg=dict(type='Pretrained')``) through :func:`load_checkpoint`, which always passes
-    ``weights_only=True`` and turns a refusal into a one-line error naming the file.
+    Also routes every mmengine checkpoint scheme (local files as used by ``Runner.resume``/``load_from`` and
+    ``init_cfg=dict(type='Pretrained')``, ``torchvision://``, ``http(s)://``, ``open-mmlab://``, ``mmcls://``,
+    ``s3://``, ``pavi://``) through :func:`load_checkpoint`, which always passes ``weights_only=True`` and
+    turns a refusal into a one-line error naming the file. Remote files are read from, or downloaded into,
+    torch's hub cache (:func:`fetch_url`).
     """
     global _registered
     if _registered:
@@ -133,10 +319,7 @@ def register_safe_globals() -> None:
         pass
     else:
         HistoryBuffer.__getstate__ = _history_buffer_getstate
-        def load_from_local_safe(filename: str, map_location: Any = None) -> Any:
-            return load_checkpoint(filename, map_location)
-
-        CheckpointLoader.register_scheme(prefixes="", loader=load_from_local_safe, force=True)
+        _register_scheme_loaders(CheckpointLoader)
     _registered = True
 
 

@@ -20,6 +20,12 @@ The numbers are those of the official ``eval.py``/``utils/eval_util.py`` of lmb-
 Units are those of the input (metres for FreiHAND); :func:`freihand_scores` returns the official
 ``scores.txt`` keys, with the mean errors converted to centimetres as the official script does.
 
+F-score names: the leaderboard's F@5mm / F@15mm are F-scores of the 778 **mesh vertices**; only
+:func:`freihand_scores` computes those, under the official ``scores.txt`` keys ``f_score_5``,
+``f_al_score_5``, ``f_score_15``, ``f_al_score_15`` (-1 without vertices). :func:`keypoint_scores` (and
+so ``FreiHandMetric``) computes F-scores of the 21 **keypoints**, a different and not comparable number,
+named ``kp-F@5mm``, ``kp-PA-F@5mm``, ... (:func:`keypoint_fscore_key`); no key here is a bare ``F@...``.
+
 The offline scorer on files (``tools/eval_freihand.py``): :func:`evaluate_files` reads the ground truth
 and a Codalab submission (with :mod:`peclr_mm.freihand`'s validated readers) and scores them;
 :func:`write_scores` writes ``scores.txt`` and ``pck_data.json`` as one set.
@@ -290,12 +296,24 @@ def _paired_fscores(gt: np.ndarray, preds: Sequence[np.ndarray], thresholds: Seq
     return out
 
 
+def keypoint_fscore_key(threshold: float, aligned: bool = False) -> str:
+    """Name of a keypoint F-score in :func:`keypoint_scores`: ``kp-F@5mm`` or, aligned, ``kp-PA-F@5mm``.
+
+    ``threshold`` in metres, written in mm with ``%g`` (0.0075 -> ``kp-F@7.5mm``). The ``kp-`` prefix
+    keeps these 21-keypoint F-scores apart from the leaderboard's mesh-vertex F@5mm / F@15mm.
+    """
+    return f"kp-{'PA-' if aligned else ''}F@{threshold * 1000:g}mm"
+
+
 def keypoint_scores(gt: np.ndarray, pred: np.ndarray, auc_range: tuple = AUC_RANGE,
                     f_thresholds: Sequence[float] = F_THRESHOLDS) -> dict[str, float]:
     """FreiHAND keypoint metrics for (N, 21, 3) arrays in metres, reported as used by papers.
 
     Returns EPE / PA-EPE in millimetres, AUC / PA-AUC over ``auc_range`` (official: 0-50 mm, 100
-    steps) and keypoint-set F-scores at ``f_thresholds`` (plain and Procrustes-aligned) in [0, 1].
+    steps) and F-scores of the 21-keypoint sets at ``f_thresholds`` (plain and Procrustes-aligned) in
+    [0, 1], named by :func:`keypoint_fscore_key` (``kp-F@5mm``, ``kp-PA-F@5mm``, ``kp-F@15mm``,
+    ``kp-PA-F@15mm`` by default). These are not the leaderboard's F@5mm / F@15mm, which score the mesh
+    vertices (:func:`freihand_scores`' ``f_score_5`` ...).
     """
     gt, pred = _as_batch(gt), _as_batch(pred)
     aligned, _ = align_w_scale(gt, pred)
@@ -304,9 +322,8 @@ def keypoint_scores(gt: np.ndarray, pred: np.ndarray, auc_range: tuple = AUC_RAN
     out = {"EPE": plain.mean * 1000.0, "PA-EPE": al.mean * 1000.0, "AUC": plain.auc, "PA-AUC": al.auc}
     f_plain, f_al = _paired_fscores(gt, [pred, aligned], f_thresholds)
     for k, th in enumerate(f_thresholds):
-        tag = f"{th * 1000:g}mm"
-        out[f"F@{tag}"] = float(f_plain[:, k].mean())
-        out[f"PA-F@{tag}"] = float(f_al[:, k].mean())
+        out[keypoint_fscore_key(th)] = float(f_plain[:, k].mean())
+        out[keypoint_fscore_key(th, aligned=True)] = float(f_al[:, k].mean())
     return out
 
 
@@ -324,7 +341,8 @@ def freihand_scores(gt_xyz: np.ndarray, pred_xyz: np.ndarray, gt_verts: np.ndarr
 
     Returns:
         ``(scores, pck_curves)``: ``scores`` maps the official keys (``xyz_mean3d`` ... mean errors in
-        cm, AUCs in [0, 1], ``f_score_5`` ...) to floats; ``pck_curves`` maps ``xyz``, ``xyz_al``,
+        cm, AUCs in [0, 1], ``f_score_5`` ...: F-scores of the mesh vertices, the leaderboard's F@5mm,
+        -1 without vertices; no keypoint F-scores) to floats; ``pck_curves`` maps ``xyz``, ``xyz_al``,
         ``mesh``, ``mesh_al`` to ``[thresholds_cm, pck]`` lists (the official ``pck_data.json``).
     """
     xyz_al, trafo = align_w_scale(gt_xyz, pred_xyz)

@@ -120,7 +120,7 @@ def test_probe_scores_zero_for_exact_and_known_for_shifted_predictions(hands):
     assert exact['uv_px'] < 1e-6 and exact['EPE'] < 1e-6 and exact['RR-EPE'] < 1e-6
     # the official alignment adds 1e-8 m to both norms: it shrinks a perfect prediction by ~1e-7
     assert exact['PA-EPE'] < 1e-5
-    assert exact['z_rel_mm'] < 1e-6 and exact['F@5mm'] == 1.0 and exact['PA-F@5mm'] == 1.0
+    assert exact['z_rel_mm'] < 1e-6 and exact['kp-F@5mm'] == 1.0 and exact['kp-PA-F@5mm'] == 1.0
     # every error within the first of the 100 AUC thresholds (0 mm, then 0.505 mm): at most half a step lost
     assert min(exact['AUC'], exact['PA-AUC']) >= 1 - 0.5 / 99 - 1e-12
     # a (3, 4) px shift of every joint: 5 px; all non-root depths off by 0.1 bone: 100 s mm on average

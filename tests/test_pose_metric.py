@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from scipy.linalg import orthogonal_procrustes
 from scipy.spatial.transform import Rotation
+from test_pose_scorer import _hand_made, _write
 
 import peclr_mm.pose  # noqa: F401
 from peclr_mm import freihand_eval as fe
@@ -76,7 +77,7 @@ def test_perfect_similar_and_reflected_predictions():
     assert np.abs(al - gt).max() > 0
     assert perfect['PA-AUC'] == pytest.approx(_auc_independent(np.linalg.norm(al - gt, axis=-1)))
     assert perfect['PA-AUC'] == pytest.approx(1 - 0.5 / 99)
-    assert all(perfect[k] == 1 for k in ('F@5mm', 'F@15mm', 'PA-F@5mm', 'PA-F@15mm'))
+    assert all(perfect[k] == 1 for k in ('kp-F@5mm', 'kp-F@15mm', 'kp-PA-F@5mm', 'kp-PA-F@15mm'))
     # a similarity transform of the gt: only the aligned metrics are perfect
     R = Rotation.from_euler('xyz', [20, -35, 50], degrees=True).as_matrix()
     sim = (gt - gt.mean(1, keepdims=True)) @ R.T * 1.3 + gt.mean(1, keepdims=True) + [0.02, 0, 0.05]
@@ -99,8 +100,8 @@ def test_perfect_similar_and_reflected_predictions():
     np.testing.assert_allclose(res['AUC'], _auc_independent(err), rtol=1e-12)
     np.testing.assert_allclose(res['PA-AUC'], _auc_independent(err_al), rtol=1e-9)
     for t in (0.005, 0.015):
-        np.testing.assert_allclose(res[f'F@{t * 1000:g}mm'], _fscore_independent(gt, pred, t))
-        np.testing.assert_allclose(res[f'PA-F@{t * 1000:g}mm'], _fscore_independent(gt, al, t))
+        np.testing.assert_allclose(res[f'kp-F@{t * 1000:g}mm'], _fscore_independent(gt, pred, t))
+        np.testing.assert_allclose(res[f'kp-PA-F@{t * 1000:g}mm'], _fscore_independent(gt, al, t))
 
 
 def test_pck_is_inclusive_and_fscore_strict():
@@ -153,6 +154,30 @@ def test_metric_process_compute_and_submission(tmp_path):
     np.testing.assert_allclose(np.array(xyz), pred)
     assert np.array(verts).shape == (8, 778, 3) and not np.any(verts)
     assert not list(out.parent.glob('*.tmp'))  # written atomically
+
+
+def test_fscore_keys_name_what_they_score(tmp_path):
+    """FreiHandMetric scores no mesh: its F-scores are of the 21 keypoints and named ``kp-...``, never the
+    leaderboard's mesh ``F@5mm`` / ``F@15mm``; the offline scorer's vertex F-scores keep the official keys."""
+    gt, pred = _hands(6)
+    kp_default = {'kp-F@5mm', 'kp-F@15mm', 'kp-PA-F@5mm', 'kp-PA-F@15mm'}
+    for thresholds, expected in ((None, kp_default),
+                                 ((0.0075, 0.01), {'kp-F@7.5mm', 'kp-F@10mm', 'kp-PA-F@7.5mm', 'kp-PA-F@10mm'})):
+        metric = FreiHandMetric() if thresholds is None else FreiHandMetric(f_thresholds=thresholds)
+        metric.dataset_meta = {}
+        metric.process([], _samples(gt, pred))
+        names = {k.split('/', 1)[1] for k in metric.evaluate(len(gt))}
+        assert {k for k in names if 'F@' in k} == expected
+        assert names.isdisjoint({'F@5mm', 'F@15mm', 'PA-F@5mm', 'PA-F@15mm'})
+        assert not any(k.startswith(('F@', 'PA-F@')) for k in names)
+    assert {fe.keypoint_fscore_key(t, a) for t in fe.F_THRESHOLDS for a in (False, True)} == kp_default
+    # the offline scorer, given vertices, scores the meshes under the official (leaderboard) keys
+    xyz, verts, pxyz, pverts = _hand_made()
+    d = _write(tmp_path, xyz, verts, [pxyz.tolist(), pverts.tolist()])
+    scores, _ = fe.evaluate_files(d / 'pred.json', d)
+    mesh_f = {'f_score_5', 'f_al_score_5', 'f_score_15', 'f_al_score_15'}
+    assert mesh_f <= set(scores) and all(0 <= scores[k] <= 1 for k in mesh_f)  # computed, not -1
+    assert not any(k.startswith('kp-') or 'F@' in k for k in scores)
 
 
 def test_metric_rejects_incomplete_submission(tmp_path):

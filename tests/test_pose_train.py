@@ -44,7 +44,7 @@ def test_upstream_train_and_validation(trained):
     val = [s for s in scalars if 'freihand/PA-EPE' in s]
     assert len(train) == 3 and all(np.isfinite(s['loss']) and 'loss_root' in s for s in train)
     assert len(val) == 1
-    for key in ('EPE', 'PA-EPE', 'AUC', 'PA-AUC', 'F@5mm', 'F@15mm', 'PA-F@5mm', 'PA-F@15mm'):
+    for key in ('EPE', 'PA-EPE', 'AUC', 'PA-AUC', 'kp-F@5mm', 'kp-F@15mm', 'kp-PA-F@5mm', 'kp-PA-F@15mm'):
         assert np.isfinite(val[0][f'freihand/{key}'])
     assert 0 < val[0]['freihand/PA-EPE'] < val[0]['freihand/EPE']
 

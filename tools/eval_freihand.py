@@ -4,7 +4,7 @@
 
 ``PRED_JSON`` is ``[xyz_list, verts_list]`` in metres (21x3 keypoints and Vx3 vertices per sample, in
 the order of ``GT_DIR/<set>_xyz.json``). ``GT_DIR`` holds ``<set>_xyz.json`` and, optionally,
-``<set>_verts.json`` (without it mesh errors and F-scores are reported as -1). Writes
+``<set>_verts.json`` (without it mesh errors and mesh F-scores are reported as -1). Writes
 ``DIR/scores.txt`` with the official keys and units (mean errors in cm) and ``DIR/pck_data.json``,
 both atomically, and prints the scores as JSON. Any malformed input: a one-line error, exit status 1,
 nothing written.

@@ -23,12 +23,17 @@ class FreiHandMetric(BaseMetric):
     Reported (prefix ``freihand/``): ``EPE`` and ``PA-EPE`` in mm (mean over joints of the mean over
     samples of the 3-D error, before / after similarity alignment with reflections allowed), ``AUC`` and
     ``PA-AUC`` (PCK with ``<=`` at ``auc_range`` = 0-50 mm in 100 steps, trapezoid area over the range),
-    ``F@5mm``, ``F@15mm``, ``PA-F@5mm``, ``PA-F@15mm`` (F-score of the 21-joint sets, nearest-neighbour
-    distances strictly below the threshold). See :mod:`peclr_mm.freihand_eval`.
+    ``kp-F@5mm``, ``kp-F@15mm``, ``kp-PA-F@5mm``, ``kp-PA-F@15mm`` (F-score of the 21-joint sets,
+    nearest-neighbour distances strictly below the threshold; other ``f_thresholds`` are named the same
+    way, e.g. ``kp-F@10mm``). These keypoint F-scores are *not* the FreiHAND leaderboard's F@5mm /
+    F@15mm, which score the 778 mesh vertices: this metric scores no mesh (the model predicts none), so
+    it reports no key named ``F@...``; ``tools/eval_freihand.py`` scores meshes (``f_score_5`` ...).
+    See :mod:`peclr_mm.freihand_eval`.
 
     Args:
         auc_range (tuple): ``(lo, hi, steps)`` in metres. Defaults to the official (0, 0.05, 100).
-        f_thresholds (sequence[float]): F-score thresholds in metres. Defaults to (0.005, 0.015).
+        f_thresholds (sequence[float]): keypoint F-score thresholds in metres. Defaults to
+            (0.005, 0.015).
         pred_json (str, optional): if set, write the predictions as a Codalab submission
             ``[xyz_list, verts_list]`` (metres, ordered by ``sample_id``; vertices are zeros, as the
             official PeCLR submission, since the model predicts no mesh). Every sample index

@@ -201,7 +201,7 @@ def probe_scores(pred_labels: np.ndarray, input_K: np.ndarray, hand_scale: np.nd
 
     Returns:
         dict: :func:`keypoint_scores` of the absolute joints (``EPE``, ``PA-EPE`` mm, ``AUC``, ``PA-AUC``,
-        F-scores), ``RR-EPE`` (mm) / ``RR-AUC`` of root-relative joints (free of the closed-form root's
+        keypoint F-scores ``kp-F@5mm`` ...), ``RR-EPE`` (mm) / ``RR-AUC`` of root-relative joints (free of the closed-form root's
         error), ``uv_px`` (mean 2-D error in input pixels) and ``z_rel_mm`` (mean error of the
         root-relative depth over the non-root joints, mm).
     """

@@ -1,4 +1,4 @@
-"""``peclr_mm::`` in OpenMMLab configs: ``_base_ = ['peclr_mm::peclr/peclr_resnet50_8xb128-100e_...py']``.
+"""``peclr_mm::`` in OpenMMLab configs: ``_base_ = ['peclr_mm::peclr/peclr_resnet50_1xb128-accum16-amp-100e_...py']``.
 
 mmengine resolves ``pkg::path`` bases only for the packages in its own table
 (``mmengine.config.utils.MODULE2PACKAGE``), and it gives every dict of such a base the package's registry

@@ -42,9 +42,10 @@ def test_pipelines_are_written_out_only_in_bases():
 
 def test_no_base_is_named_after_a_backbone_it_does_not_fix():
     """The 2.5-D model base serves ResNet-18/50/152, ConvNeXt and ViT: its name says no depth."""
-    assert [p.name for p in BASES if re.search(r'res(net)?\d+', p.name) and 'peclr_resnet50' not in p.name] == []
-    model = Config.fromfile(str(CONFIGS / '_base_' / 'peclr_resnet50.py')).model
-    assert model.backbone.depth == 50
+    named = [p.name for p in BASES if re.search(r'res(net)?\d+', p.name)]
+    assert named == ['peclr-exact_resnet50.py', 'peclr_resnet50.py']
+    for name in named:
+        assert Config.fromfile(str(CONFIGS / '_base_' / name)).model.backbone.depth == 50
 
 
 def test_the_input_size_has_one_home():
@@ -72,6 +73,8 @@ def test_the_input_size_has_one_home():
 
 
 def test_pretraining_views_have_one_size_per_config():
+    """The release's views (ReleaseHandView: its jitter is in source pixels) or ours (TrackedCrop ...
+    TrackedWarp, the crop-box shift scaled with the view)."""
     for p in LEAVES:
         if p.name.startswith('td-'):
             continue
@@ -80,8 +83,12 @@ def test_pretraining_views_have_one_size_per_config():
         ds = cfg.train_dataloader.dataset
         for d in ds.get('datasets', [ds]):
             views = d.pipeline[1].transforms[0]
-            assert d.pipeline[1].type == 'MultiViewTracked' and views[0].type == 'TrackedCrop', p.name
+            assert d.pipeline[1].type == 'MultiViewTracked', p.name
             assert views[0].size == size, p.name
+            if views[0].type == 'ReleaseHandView':
+                assert 'accum16' in p.name and views[0].jitter == 15, p.name
+                continue
+            assert views[0].type == 'TrackedCrop', p.name
             assert views[1].type == 'TrackedRandomAffine' and tuple(views[1].shift) == (0, 15 * size / 128), p.name
 
 
@@ -106,9 +113,9 @@ def test_one_variable_sets_a_demo_run_length(path):
     assert entry['Metadata']['Iterations'] == iters
 
 
-def test_demo_pretraining_derives_from_the_paper_config_not_the_smoke_test():
+def test_demo_pretraining_derives_from_our_variant_not_the_smoke_test():
     text = (CONFIGS / 'demo' / 'peclr_resnet18-w32_1xb64-400it_synth-freihand-64px.py').read_text()
-    assert "_base_ = ['../peclr/peclr_resnet50_8xb128-100e_freihand-128px.py']" in text
+    assert "_base_ = ['../peclr/peclr-exact_resnet50_8xb128-lars-scratch-100e_freihand-128px.py']" in text
     cfg = Config.fromfile(str(CONFIGS / 'demo' / 'peclr_resnet18-w32_1xb64-400it_synth-freihand-64px.py'))
     assert cfg.model.type == 'PeCLR' and cfg.model.undo == ('rotate', 'translate')  # the paper's, inherited
     assert cfg.optim_wrapper.constructor == 'LARSByTypeConstructor' and cfg.optim_wrapper.accumulative_counts == 1

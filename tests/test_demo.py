@@ -148,7 +148,7 @@ def test_reproduce_dry_run_prints_the_protocol(tmp_path):
     assert sorted(names[4:]) == sorted(f'{s}/{i}_{f}pct' for s in ('finetune', 'test')
                                        for i in ('scratch', 'simclr', 'peclr') for f in (10, 100))
     assert 'torch.distributed.run --nproc_per_node=4' in proc.stdout
-    assert 'optim_wrapper.accumulative_counts=4' in proc.stdout  # 4 GPUs x 128 x 4 = 2048
+    assert 'train_dataloader.batch_size=32' in proc.stdout  # 4 GPUs x 32: the release's 128 in one NT-Xent
     assert not (tmp_path / 'w').exists()  # a dry run writes nothing
 
 
@@ -185,9 +185,9 @@ def test_reproduce_plan_configs_load_with_their_options(tmp_path, yt3dh):
                 node = node[int(part)] if part.isdigit() else node[part]
         cfg.merge_from_dict({k: reproduce_value(v) for k, v in opts.items()})
         if step.name.startswith('pretrain'):
-            assert cfg.optim_wrapper.accumulative_counts * cfg.train_dataloader.batch_size * 8 == 2048
-            ds = cfg.train_dataloader.dataset
-            roots = [d.data_root for d in ds.datasets] if yt3dh else [ds.data_root]
+            assert cfg.optim_wrapper.accumulative_counts == 16 and cfg.train_dataloader.batch_size * 8 == 128
+            roots = [d.data_root for d in cfg.train_dataloader.dataset.datasets]
+            assert len(roots) == (2 if yt3dh else 1) and cfg.model.mode == 'official'
             assert roots[0] == fh and (not yt3dh or roots[1] == str((tmp_path / 'yt').resolve()) + '/')
             assert cfg.model.type == 'PeCLR' and tuple(cfg.model.undo) == (
                 ('rotate', 'translate') if 'peclr' in step.name else ())

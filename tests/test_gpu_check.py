@@ -17,19 +17,25 @@ from peclr_mm.experiments import gpu_check as g
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_gpu_options_turn_the_paper_configs_into_a_short_bf16_run(tmp_path):
+def test_gpu_options_turn_the_paper_configs_into_a_short_run(tmp_path):
     cfgs = g.configs()
-    assert cfgs['peclr'].name == 'peclr_resnet50_8xb128-100e_freihand-yt3dh-128px.py'
-    assert cfgs['simclr'].name == 'simclr_resnet50_8xb128-100e_freihand-yt3dh-128px.py'
+    assert cfgs['peclr'].name == 'peclr_resnet50_1xb128-accum16-amp-100e_freihand-yt3dh-128px.py'
+    assert cfgs['simclr'].name == 'simclr_resnet50_1xb128-accum16-amp-100e_freihand-yt3dh-128px.py'
     assert cfgs['finetune'].name == 'td-reg25d_res50-peclr_8xb64-100e_freihand3d-224x224.py'
     fh, yt, bb = tmp_path / 'fh', tmp_path / 'yt', tmp_path / 'backbone.pth'
     for algo in ('peclr', 'simclr'):
-        c = g.merged_config(cfgs[algo], g.pretrain_options(g.GPU, fh, yt))
+        c = g.merged_config(cfgs[algo], g.pretrain_options(g.GPU, fh, yt, cfgs[algo]))
         assert dict(c.train_cfg) == dict(type='IterBasedTrainLoop', max_iters=g.GPU.pretrain_iters)
-        assert c.optim_wrapper.type == 'AmpOptimWrapper' and c.optim_wrapper.dtype == 'bfloat16'
-        assert c.optim_wrapper.optimizer.type == 'LARS'  # the paper's optimiser, untouched
+        # the release's optimiser, accumulation and fp16 AMP, untouched; random init (no download there)
+        assert c.optim_wrapper.type == 'AmpOptimWrapper' and c.optim_wrapper.dtype == 'float16'
+        assert c.optim_wrapper.optimizer.type == 'LARSAdam' and c.optim_wrapper.accumulative_counts == 16
+        assert c.model.backbone.init_cfg is None and c.model.mode == 'official'
         assert c.train_dataloader.batch_size == 128 and c.train_dataloader.num_workers == 8
-        assert c.train_dataloader.sampler.type == 'InfiniteSampler'
+        assert c.train_dataloader.sampler.type == 'SourceBalancedSampler'
+        tiny = g.merged_config(cfgs[algo], g.pretrain_options(g.TINY, fh, yt, cfgs[algo]))
+        assert tiny.optim_wrapper == dict(type='OptimWrapper', accumulative_counts=16,
+                                          constructor='ReleaseWeightDecayConstructor',
+                                          optimizer=c.optim_wrapper.optimizer)
         assert [d['data_root'] for d in c.train_dataloader.dataset.datasets] == [f'{fh}/', f'{yt}/']
         assert c.model.backbone.depth == 50 and c.model.backbone.norm_cfg.type == 'SyncBN'
         assert c.env_cfg.dist_cfg.backend == 'nccl' and c.env_cfg.cudnn_benchmark is True
@@ -53,8 +59,8 @@ def test_gpu_options_turn_the_paper_configs_into_a_short_bf16_run(tmp_path):
 
 def test_gpu_mode_pretraining_data_model_and_optimiser_build(tmp_path, freihand_root, monkeypatch):
     """What the GPU run's train.py builds first: the mixed FreiHAND + synthetic YouTube3DHands dataset with the
-    paper's two-view pipeline, the ResNet-50 PeCLR model and the bf16 AmpOptimWrapper around LARS (on the CPU
-    here, mmengine's CUDA check patched)."""
+    release's two-view pipeline, the ResNet-50 PeCLR model and the fp16 AmpOptimWrapper around LARS-Adam (on
+    the CPU here, mmengine's CUDA check patched)."""
     import torch
     from mmengine.registry import init_default_scope
     from mmpretrain.registry import DATASETS, MODELS
@@ -62,7 +68,7 @@ def test_gpu_mode_pretraining_data_model_and_optimiser_build(tmp_path, freihand_
     import peclr_mm.selfsup  # noqa: F401
     init_default_scope('mmpretrain')
     yt = g.write_yt3dh(freihand_root, tmp_path / 'yt3dh')
-    opts = g.pretrain_options(g.GPU, freihand_root, yt)
+    opts = g.pretrain_options(g.GPU, freihand_root, yt, g.configs()['peclr'])
     ds = DATASETS.build(g.config_value(g.configs()['peclr'], opts, 'train_dataloader.dataset'))
     assert len(ds) == 8 * 4 + 4
     item = ds[len(ds) - 1]  # a YouTube3DHands frame
@@ -76,8 +82,8 @@ def test_gpu_mode_pretraining_data_model_and_optimiser_build(tmp_path, freihand_
     from mmengine.optim import build_optim_wrapper
     monkeypatch.setattr(amp, 'is_cuda_available', lambda: True)
     wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
-    assert type(wrapper).__name__ == 'AmpOptimWrapper' and wrapper.cast_dtype == torch.bfloat16
-    assert type(wrapper.optimizer).__name__ == 'LARS'
+    assert type(wrapper).__name__ == 'AmpOptimWrapper' and wrapper.cast_dtype == torch.float16
+    assert type(wrapper.optimizer).__name__ == 'LARSAdam'
 
 
 def test_synthetic_yt3dh_reads_back(tmp_path, freihand_root):

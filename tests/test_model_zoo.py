@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / 'configs'
 # {algorithm}_{backbone}_{N}xb{B}-{schedule}_{data}-{size}: schedule in epochs (100e) or iterations (600it),
 # size as 128px (pretraining views) or 224x224 (mmpose input)
-NAME = re.compile(r'^[a-z0-9-]+_[a-z0-9-]+_\d+xb\d+-\d+(e|it)_[a-z0-9-]+-\d+(px|x\d+)$')
+NAME = re.compile(r'^[a-z0-9-]+_[a-z0-9-]+_\d+xb\d+(-[a-z]+\d*)*-\d+(e|it)_[a-z0-9-]+-\d+(px|x\d+)$')
 REPORTED = {  # official fine-tuned models, README of github.com/dahiyaaneesh/peclr (FreiHAND Codalab)
     'td-reg25d_res50-peclr_8xb64-100e_freihand3d-224x224': {'PA-EPE (cm)': 0.71, 'EPE (cm)': 4.71},
     'td-reg25d_res152-peclr_8xb64-100e_freihand3d-224x224': {'PA-EPE (cm)': 0.66, 'EPE (cm)': 4.56},
@@ -113,7 +113,7 @@ def test_paper_numbers_are_marked_as_reported_not_reproduced():
     assert all(m['Results'] is None for m in models.values())
     # the official pretrained weights are the ones the converter reads
     for depth in (50, 152):
-        m = models[f'peclr_resnet{depth}_8xb128-100e_freihand-yt3dh-128px']
+        m = models[f'peclr_resnet{depth}_1xb128-accum16-amp-100e_freihand-yt3dh-128px']
         assert m['Converted From']['Weights'].endswith(f'peclr_rn{depth}.tar.gz')
         assert f'tools/convert_official_peclr.py peclr_rn{depth}_yt3dh_fh.pth' in m['Metadata']['Conversion']
 
@@ -151,11 +151,11 @@ def test_pkg_prefix_resolves_from_a_user_directory(tmp_path, monkeypatch):
     import peclr_mm.mim  # noqa: F401  (what the .pth of setup_env.sh / the wheel does at start-up)
 
     monkeypatch.chdir(tmp_path)
-    cfg = Config.fromfile(str(_child(tmp_path, 'peclr/peclr_resnet50_8xb128-100e_freihand-yt3dh-128px.py',
+    cfg = Config.fromfile(str(_child(tmp_path, 'peclr/peclr_resnet50_1xb128-accum16-amp-100e_freihand-yt3dh-128px.py',
                                      'train_dataloader = dict(batch_size=64)\n')))
     assert cfg.model.type == 'PeCLR' and cfg.model.backbone.depth == 50
     assert cfg.train_dataloader.batch_size == 64  # the child's override
-    assert cfg.optim_wrapper.constructor == 'LARSByTypeConstructor'  # from the base's own _base_ chain
+    assert cfg.optim_wrapper.constructor == 'ReleaseWeightDecayConstructor'  # from the base's own _base_ chain
     assert cfg.default_scope == 'mmpretrain' and '_scope_' not in cfg.model  # no `peclr_mm` registry scope
     cfg = Config.fromfile(str(_child(tmp_path, 'freihand3d/td-reg25d_res50-peclr_8xb64-100e_freihand3d-224x224.py')))
     assert cfg.default_scope == 'mmpose' and cfg.model.head.type == 'Regression25DHead'

@@ -17,7 +17,7 @@ from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
 PRETRAIN = {
-    'resnet50': ROOT / 'configs/peclr/peclr_resnet50_8xb128-100e_freihand-yt3dh-128px.py',
+    'resnet50': ROOT / 'configs/peclr/peclr-exact_resnet50_8xb128-lars-scratch-100e_freihand-yt3dh-128px.py',
     'convnext': ROOT / 'configs/peclr/peclr_convnext-tiny_8xb128-100e_freihand-yt3dh-128px.py',
     'vit': ROOT / 'configs/peclr/peclr_vit-base-p16_8xb128-100e_freihand-yt3dh-128px.py',
 }

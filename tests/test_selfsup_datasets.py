@@ -61,6 +61,83 @@ def test_freihand_keypoint_box_from_labels(freihand_root, tmp_path):
         FreiHandImages(str(root))
 
 
+def test_freihand_hand_keypoints_from_labels(freihand_root):
+    """Labelled FreiHAND: ``hand_keypoints`` are the 21 joints projected as the release does,
+    ``(K @ xyz.T).T / z`` (convert_to_2_5D), float32 source pixels, the same for every version of a sample."""
+    xyz = np.asarray(json.loads((freihand_root / 'training_xyz.json').read_text()))
+    K = np.asarray(json.loads((freihand_root / 'training_K.json').read_text()))
+    expected = np.stack([(K[i] @ xyz[i].T).T[:, :2] / xyz[i][:, 2:] for i in range(len(xyz))])
+    ds = FreiHandImages(str(freihand_root), pipeline=LOAD)  # 'auto' with labels: 8 samples x 4 versions
+    for item in range(len(ds)):
+        kp = ds.get_data_info(item)['hand_keypoints']
+        assert kp.dtype == np.float32 and kp.shape == (21, 2)
+        np.testing.assert_allclose(kp, expected[item % 8], rtol=1e-6, atol=1e-4)
+        np.testing.assert_array_equal(kp, ds.get_data_info(item % 8)['hand_keypoints'])  # all 4 versions
+    out = ds[13]  # through the pipeline (version 'hom', sample 5)
+    np.testing.assert_array_equal(out['hand_keypoints'], ds.get_data_info(5)['hand_keypoints'])
+    out['hand_keypoints'][:] = -1  # a transform editing its copy leaves the dataset's keypoints alone
+    np.testing.assert_allclose(ds.get_data_info(13)['hand_keypoints'], expected[5], rtol=1e-6, atol=1e-4)
+    # a subset keeps each item's own sample (mmengine renumbers sample_idx; sample_id is the json row)
+    sub = FreiHandImages(str(freihand_root), versions=('sample',), indices=[6, 2], serialize_data=False)
+    assert [sub.get_data_info(i)['sample_id'] for i in range(2)] == [6, 2]
+    np.testing.assert_allclose(sub.get_data_info(1)['hand_keypoints'], expected[2], rtol=1e-6, atol=1e-4)
+    # hand_bbox is unchanged: the tight box of the same points
+    box = ds.get_data_info(3)['hand_bbox']
+    np.testing.assert_allclose(box, [*expected[3].min(0), *expected[3].max(0)], atol=1e-3)
+
+
+def _release_pseudo_points(size=224.0, scale=0.33):
+    """F_DB.create_sudo_bound_box (release data_loader/freihand_loader.py), written out: (21, 3)."""
+    max_bound, min_bound = np.array([size, size]), np.array([0.0, 0.0])
+    c = (max_bound + min_bound) / 2.0
+    s = ((max_bound - min_bound) / 2.0) * scale
+    box = np.array([[0, 0, 0]] + [[s[0], s[1], 1]] * 5 + [[-s[0], s[1], 1]] * 5 + [[s[0], -s[1], 1]] * 5
+                   + [[-s[0], -s[1], 1]] * 5) + np.array([c[0], c[1], 0])
+    return box
+
+
+def _release_round_trip(pts25, K):
+    """The release's convert_2_5D_to_3D(pts, scale=1.0, K) then convert_to_2_5D(K, .)[:, :2], in numpy
+    (data_loader/utils.py; PARENT_JOINT = wrist = 0, CHILD_JOINT = index_mcp = 2 in its joint order)."""
+    K_inv = np.linalg.inv(K)
+    x_n, y_n, _ = K_inv @ np.r_[pts25[0, :2], 1.0]
+    x_m, y_m, _ = K_inv @ np.r_[pts25[2, :2], 1.0]
+    Z_n, Z_m, C = pts25[0, 2], pts25[2, 2], 1.0
+    a = (x_n - x_m) ** 2 + (y_n - y_m) ** 2
+    b = 2 * (Z_n * (x_n ** 2 + y_n ** 2 - x_n * x_m - y_n * y_m) + Z_m * (x_m ** 2 + y_m ** 2 - x_n * x_m - y_n * y_m))
+    c = (x_n * Z_n - x_m * Z_m) ** 2 + (y_n * Z_n - y_m * Z_m) ** 2 + (Z_n - Z_m) ** 2 - C
+    Z_root = 0.5 * (-b + max(b ** 2 - 4 * a * c, 1e-6) ** 0.5) / max(a, 1e-6)
+    proj = pts25.copy()
+    proj[:, -1] = 1.0
+    joints3d = (proj @ K_inv.T) * ((pts25[:, -1:] + Z_root) * 1.0)
+    return ((K @ joints3d.T).T / joints3d[:, -1:])[:, :2]
+
+
+def test_freihand_pseudo_keypoints_are_the_releases(freihand_root, tmp_path):
+    """Unlabelled FreiHAND: the release's 21 pseudo points (create_sudo_bound_box(scale=0.33)), which its
+    lift to 3-D with K and projection back leaves unchanged; scaled with image_size (the release: 224)."""
+    ref = _release_pseudo_points()
+    np.testing.assert_allclose(ref[[0, 1, 6, 11, 16], :2],
+                               [[112, 112], [148.96, 148.96], [75.04, 148.96], [148.96, 75.04], [75.04, 75.04]])
+    K = np.asarray(json.loads((freihand_root / 'training_K.json').read_text()))
+    for k in K:  # the release's round trip is the identity on (x, y)
+        np.testing.assert_allclose(_release_round_trip(ref, k), ref[:, :2], atol=1e-9)
+    ds = FreiHandImages(str(freihand_root), bbox='pseudo', pipeline=LOAD)
+    for item in (0, 9, 31):
+        kp = ds.get_data_info(item)['hand_keypoints']
+        assert kp.dtype == np.float32 and kp.shape == (21, 2)
+        np.testing.assert_allclose(kp, ref[:, :2], rtol=1e-6)
+    assert ds.get_data_info(0)['hand_bbox'][0] == np.float32(111.5 - 36.96)  # hand_bbox as before
+    big = FreiHandImages(str(freihand_root), versions='gs', bbox='pseudo', image_size=256, bbox_scale=0.5)
+    np.testing.assert_allclose(big.get_data_info(2)['hand_keypoints'], _release_pseudo_points(256, 0.5)[:, :2],
+                               rtol=1e-6)
+    root = tmp_path / 'fh'  # no json at all ('auto' falls back to pseudo)
+    (root / 'training').mkdir(parents=True)
+    os.symlink(freihand_root / 'training' / 'rgb', root / 'training' / 'rgb')
+    np.testing.assert_allclose(FreiHandImages(str(root)).get_data_info(5)['hand_keypoints'], ref[:, :2],
+                               rtol=1e-6)
+
+
 def test_freihand_images_never_mispair_images_and_boxes(freihand_root, tmp_path):
     """The shared FreiHAND layout check (also FreiHand3DDataset's): annotations for 7 samples beside 32 images
     (8 samples x 4 versions) and 30 unannotated images are refused instead of pairing the wrong files."""
@@ -135,6 +212,51 @@ def test_youtube3dhands_boxes_flags_and_missing_frames(tmp_path):
     (tmp_path / 'bad.json').write_text(json.dumps(dict(images=[], annotations={})))
     with pytest.raises(ValueError, match='bad.json: field "annotations"'):
         YouTube3DHands(str(tmp_path), ann_file='bad.json')
+
+
+def test_youtube3dhands_keypoints_from_regressor_or_mesh(tmp_path):
+    """With the release's (16, 778) regressor J: the 21 points [J @ V, V[[744, 320, 443, 555, 672]]] (x, y);
+    without it, every vertex; in source pixels, unflipped for left hands (flip_left says to mirror)."""
+    import torch
+
+    anns = _write_yt3dh(tmp_path)
+    rng = np.random.default_rng(1)
+    J = rng.random((16, 778)).astype(np.float32)
+    J /= J.sum(1, keepdims=True)
+    reg = tmp_path / 'mano_mesh_to_joints_mat.pth'
+    torch.save(torch.from_numpy(J), reg)
+    ds = DATASETS.build(dict(type='YouTube3DHands', data_root=str(tmp_path), joint_regressor=str(reg),
+                             pipeline=LOAD))
+    assert len(ds) == 3
+    for k in range(3):
+        V = np.asarray(anns[k]['vertices'])
+        expected = np.concatenate([J.astype(np.float64) @ V, V[[744, 320, 443, 555, 672]]])[:, :2]
+        info = ds.get_data_info(k)
+        assert info['hand_keypoints'].dtype == np.float32 and info['hand_keypoints'].shape == (21, 2)
+        np.testing.assert_allclose(info['hand_keypoints'], expected, rtol=1e-5)
+        assert info['flip_left'] is bool(k % 2)  # left hands: flagged, keypoints not mirrored
+    np.testing.assert_allclose(ds[1]['hand_keypoints'], ds.get_data_info(1)['hand_keypoints'])
+    mesh = YouTube3DHands(str(tmp_path))
+    for k in range(3):
+        kp = mesh.get_data_info(k)['hand_keypoints']
+        assert kp.dtype == np.float32 and kp.shape == (778, 2)
+        np.testing.assert_allclose(kp, np.asarray(anns[k]['vertices'])[:, :2], rtol=1e-6)
+        np.testing.assert_array_equal(mesh.get_data_info(k)['hand_bbox'], ds.get_data_info(k)['hand_bbox'])
+    for shape in ((16, 700), (15, 778), (16, 778, 1)):
+        bad = tmp_path / f'bad{len(shape)}_{shape[0]}.pth'
+        torch.save(torch.zeros(shape), bad)
+        with pytest.raises(ValueError) as err:
+            YouTube3DHands(str(tmp_path), joint_regressor=str(bad))
+        msg = str(err.value)
+        assert '\n' not in msg and msg.startswith(f'{bad}: joint regressor has shape {shape}'), msg
+        assert '(16, V)' in msg
+    wide = tmp_path / 'wide.pth'  # a (16, V) regressor for another mesh than the annotations'
+    torch.save(torch.zeros(16, 800), wide)
+    with pytest.raises(ValueError, match=r'wide\.pth: joint regressor has shape \(16, 800\) but .*youtube_train'
+                                         r'\.json annotations\[0\] has 778 vertices \(needs \(16, 778\)\)'):
+        YouTube3DHands(str(tmp_path), joint_regressor=str(wide))
+    with pytest.raises(FileNotFoundError, match='missing.pth'):
+        YouTube3DHands(str(tmp_path), joint_regressor=str(tmp_path / 'missing.pth'))
 
 
 def test_image_folder_errors_name_the_file(tmp_path):

@@ -83,15 +83,18 @@ def test_official_release_converter_is_numerically_exact(tmp_path):
     assert not (tmp_path / 'never.pth').exists()
 
 
-@pytest.mark.parametrize('name', ['peclr_resnet50', 'peclr_resnet152', 'simclr_resnet50'])
-def test_full_configs_follow_the_paper(name):
-    cfg = Config.fromfile(CONFIGS / f'{name}_8xb128-100e_freihand-yt3dh-128px.py')
+@pytest.mark.parametrize('name', ['peclr-exact_resnet50', 'peclr-exact_resnet152', 'simclr_resnet50'])
+def test_our_variant_configs_keep_their_recipe(name):
+    """Our variants (the release's recipe: tests/test_selfsup_release_recipe.py): tracked views, SGD-LARS,
+    8 x 128 x 2, random initialisation, exact inverse."""
+    cfg = Config.fromfile(CONFIGS / f'{name}_8xb128-lars-scratch-100e_freihand-yt3dh-128px.py')
     assert cfg.custom_imports == dict(imports=['peclr_mm.selfsup'], allow_failed_imports=False)
     m = cfg.model
     assert m.type == 'PeCLR' and m.head.temperature == 0.5
     assert m.backbone.depth == (152 if '152' in name else 50)
     assert (m.neck.in_channels, m.neck.hid_channels, m.neck.out_channels) == (2048, 512, 128)
     assert tuple(m.undo) == (() if name.startswith('simclr') else ('rotate', 'translate'))
+    assert (m.mode, m.normalize) == ('exact', 'after') and 'init_cfg' not in m.backbone
     assert cfg.train_dataloader.batch_size * 8 * cfg.optim_wrapper.accumulative_counts == 2048
     assert cfg.train_dataloader.collate_fn == dict(type='default_collate')
     assert cfg.optim_wrapper.optimizer.type == 'LARS' and cfg.train_cfg.max_epochs == 100

@@ -1,14 +1,7 @@
-# PeCLR pretraining data: FreiHAND training images (all 4 versions) + YouTube3DHands train frames, two
-# transform-tracked views per image at 128 px with the paper's augmentation (official command:
-# --color_jitter --random_crop --rotate --crop --resize).
-freihand_root = 'data/freihand/'
-yt3dh_root = 'data/youtube_3d_hands/'
-
-data_preprocessor = dict(
-    type='SelfSupDataPreprocessor',
-    mean=[123.675, 116.28, 103.53],  # ImageNet statistics, as the official code
-    std=[58.395, 57.12, 57.375],
-    to_rgb=True)
+# Our pretraining views (not the release's): the release's data with transform-tracked views (one resampling
+# per view, a crop-box shift of +-0-15 view pixels with a random sign, the crop centred on the hand box),
+# colour jitter on true BGR hue with rounding, and plain concatenation of the sources, shuffled (no 50:50).
+_base_ = ['./peclr_freihand-yt3dh_128px.py']
 
 view_pipeline = [
     dict(type='TrackedCrop', size=128, margin=1.0),
@@ -19,24 +12,8 @@ view_pipeline = [
     dict(type='HSVColorJitter', hue=(0.01, 1.0), saturation=(0.01, 1.0), value_alpha=(0.5, 1.0),
          value_beta=(5, 20), prob=1.0),
 ]
-train_pipeline = [
-    dict(type='LoadHandImage'),
-    dict(type='MultiViewTracked', num_views=2, transforms=[view_pipeline]),
-    dict(type='PackPeCLRInputs'),
-]
-
-train_dataloader = dict(
-    batch_size=128,
-    num_workers=8,
-    persistent_workers=True,
-    drop_last=True,  # equal per-rank batches for the cross-rank gather
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    collate_fn=dict(type='default_collate'),
-    dataset=dict(
-        type='MixedHandDataset',
-        datasets=[
-            dict(type='FreiHandImages', data_root=freihand_root,
-                 versions=('gs', 'hom', 'sample', 'auto'), pipeline=train_pipeline),
-            dict(type='YouTube3DHands', data_root=yt3dh_root, ann_file='youtube_train.json',
-                 pipeline=train_pipeline),
-        ]))
+train_pipeline = _base_.train_pipeline
+train_pipeline[1].transforms = [view_pipeline]  # MultiViewTracked
+train_dataloader = _base_.train_dataloader
+train_dataloader.sampler = dict(type='DefaultSampler', shuffle=True)
+train_dataloader.dataset.datasets = [dict(d, pipeline=train_pipeline) for d in train_dataloader.dataset.datasets]

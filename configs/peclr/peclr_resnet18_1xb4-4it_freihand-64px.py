@@ -1,6 +1,6 @@
 # Tiny CPU config for tests and smoke runs: ResNet-18, FreiHAND only, 64 px views, batch 4, 4 iterations.
 # Override the data with --cfg-options train_dataloader.dataset.data_root=PATH
-_base_ = ['./peclr_resnet50_8xb128-100e_freihand-128px.py']
+_base_ = ['./peclr-exact_resnet50_8xb128-lars-scratch-100e_freihand-128px.py']
 
 # The base's views at 64 px: the crop size and the crop-box jitter (the paper's 0-15 px at 128 px).
 view_pipeline = _base_.view_pipeline

@@ -130,7 +130,7 @@ def reproduce_main(argv: list[str] | None = None) -> int:
     parser.add_argument('--yt3dh-root', help='YouTube3DHands folder (youtube_train.json + frames); omit for FreiHAND only')
     parser.add_argument('--preset', choices=['paper'], default='paper', help='the paper\'s configs (ResNet, 100 epochs)')
     parser.add_argument('--arch', choices=sorted(ARCH_DEPTH), default='rn50', help='backbone (paper: rn50, rn152)')
-    parser.add_argument('--gpus', type=int, default=8, help='GPUs per run (paper: 8)')
+    parser.add_argument('--gpus', type=int, default=8, help='GPUs per run (the release pretrains on 1; the fine-tuning configs assume 8)')
     parser.add_argument('--jobs', type=int, default=1, help='runs at once (each uses --gpus GPUs; default 1)')
     parser.add_argument('--fractions', type=float, nargs='+', default=list(FRACTIONS), help='label fractions')
     parser.add_argument('--seed', type=int, default=0)

@@ -12,7 +12,9 @@ network (docs/gpu.md):
    (:class:`~peclr_mm.selfsup.gather._AllGather`) and PeCLR's loss through it under a 1-process NCCL group;
 4. through the upstream ``tools/train.py`` (torchrun, 1 process, ``--launcher pytorch``: NCCL, SyncBN, DDP
    as on 8 GPUs) and the project's configs, each with ``--cfg-options`` only (data roots, an iteration
-   budget, bf16 AMP): PeCLR ResNet-50 at 128 px, mmpretrain-equal SimCLR on the same data and pipeline,
+   budget, random initialisation in place of the ImageNet download, bf16 AMP for the fine-tuning): the
+   release-recipe PeCLR ResNet-50 at 128 px (its 50:50 sampler, views, LARS-wrapped Adam over 16 accumulated
+   batches, fp16 AMP), the release's SimCLR on the same data and pipeline,
    then export of the PeCLR backbone and the 2.5-D ResNet-50 fine-tuning at 224 px from it, with a
    validation at the end and ``tools/test.py`` (``FreiHandMetric``) on the evaluation split;
 5. images/s and the loader's share of each run from mmengine's ``vis_data/scalars.json`` (``time``,
@@ -95,6 +97,9 @@ TINY_BACKBONE = ['model.backbone.depth=18', 'model.backbone.stem_channels=16', '
 TINY_PRETRAIN_MODEL = [*TINY_BACKBONE, 'model.neck.in_channels=128', 'model.backbone.norm_cfg.type=BN',
                        'model.neck.norm_cfg.type=BN1d']
 TINY_FINETUNE_MODEL = [*TINY_BACKBONE, 'model.head.in_channels=128']
+# The device machine cannot download the release configs' ImageNet weights (torchvision://resnet50): the check
+# measures speed and numerics from mmpretrain's random initialisation.
+NO_DOWNLOAD = ['model.backbone.init_cfg=None']
 
 
 def configs() -> dict[str, Path]:
@@ -106,12 +111,13 @@ def configs() -> dict[str, Path]:
 
 # -- the command lines -----------------------------------------------------------------------------------
 
-def _loop(iters: int, window: int, val: bool = False) -> list[str]:
+def _loop(iters: int, window: int, val: bool = False, keep_sampler: bool = False) -> list[str]:
     """An iteration budget for an epoch-based config: a fresh IterBasedTrainLoop (``_delete_`` drops
-    ``max_epochs``), an infinite sampler (no stall at epoch ends), log records every ``window`` iterations
-    over windows of that size, one checkpoint at the end."""
+    ``max_epochs``), an infinite sampler (no stall at epoch ends) unless ``keep_sampler`` (the release's
+    50:50 sampler), log records every ``window`` iterations over windows of that size, one checkpoint at the
+    end."""
     opts = ['train_cfg._delete_=True', 'train_cfg.type=IterBasedTrainLoop', f'train_cfg.max_iters={iters}',
-            'train_dataloader.sampler.type=InfiniteSampler',
+            *([] if keep_sampler else ['train_dataloader.sampler.type=InfiniteSampler']),
             'log_processor.by_epoch=False', f'log_processor.window_size={window}',
             f'default_hooks.logger.interval={window}', 'default_hooks.checkpoint.by_epoch=False',
             f'default_hooks.checkpoint.interval={iters}', 'randomness.seed=0']
@@ -120,11 +126,27 @@ def _loop(iters: int, window: int, val: bool = False) -> list[str]:
     return opts
 
 
-def _speed(sizes: Sizes) -> list[str]:
+def _fp32_wrapper(config: Path) -> list[str]:
+    """--cfg-options that rebuild ``config``'s AMP optimizer wrapper as a plain fp32 ``OptimWrapper`` (AMP
+    needs a GPU), the optimizer, constructor and accumulation unchanged."""
+    wrapper = config_value(config, [], 'optim_wrapper')
+    opts = ['optim_wrapper._delete_=True', 'optim_wrapper.type=OptimWrapper']
+    for key, value in wrapper.items():
+        if key == 'optimizer':
+            opts += [f'optim_wrapper.optimizer.{k}={v}' for k, v in value.items()]
+        elif key not in ('type', 'dtype', 'loss_scale'):
+            opts.append(f'optim_wrapper.{key}={value}')
+    return opts
+
+
+def _speed(sizes: Sizes, config: Path | None = None) -> list[str]:
+    """Device options. A ``config`` whose wrapper is AMP already (the release's fp16) keeps it on the GPU and
+    becomes fp32 on the CPU; otherwise bf16 AMP on the GPU."""
+    amp_config = config is not None and config_value(config, [], 'optim_wrapper.type') == 'AmpOptimWrapper'
     if sizes.device == 'cpu':
-        return ['env_cfg.dist_cfg.backend=gloo']
+        return ['env_cfg.dist_cfg.backend=gloo', *(_fp32_wrapper(config) if amp_config else [])]
     opts = ['env_cfg.cudnn_benchmark=True']  # fixed input sizes: the same for every run of the check
-    if sizes.amp:
+    if sizes.amp and not amp_config:
         opts += ['optim_wrapper.type=AmpOptimWrapper', 'optim_wrapper.dtype=bfloat16']
     return opts
 
@@ -134,11 +156,12 @@ def _loader(split: str, batch: int | None, workers: int | None) -> list[str]:
     return opts + ([] if workers is None else [f'{split}_dataloader.num_workers={workers}'])
 
 
-def pretrain_options(sizes: Sizes, freihand: Path, yt3dh: Path) -> list[str]:
-    """--cfg-options of a pretraining run (PeCLR and SimCLR alike)."""
+def pretrain_options(sizes: Sizes, freihand: Path, yt3dh: Path, config: Path) -> list[str]:
+    """--cfg-options of a pretraining run of ``config`` (PeCLR and SimCLR alike): its own sampler and
+    precision, random initialisation (:data:`NO_DOWNLOAD`)."""
     opts = [f'train_dataloader.dataset.datasets.0.data_root={freihand}/',
-            f'train_dataloader.dataset.datasets.1.data_root={yt3dh}/',
-            *_loop(sizes.pretrain_iters, sizes.window), *_speed(sizes),
+            f'train_dataloader.dataset.datasets.1.data_root={yt3dh}/', *NO_DOWNLOAD,
+            *_loop(sizes.pretrain_iters, sizes.window, keep_sampler=True), *_speed(sizes, config),
             *_loader('train', sizes.pretrain_batch, sizes.workers)]
     if sizes.device == 'cpu':
         opts += [*TINY_PRETRAIN_MODEL, 'custom_hooks.0.num_samples=4']
@@ -808,8 +831,7 @@ def _stages(res: dict, sizes: Sizes, work: Path, env: dict, sampler: GpuSampler,
     cmd = [PY, '-m', 'peclr_mm.experiments.gpu_check', 'numerics', str(num_json), '--device', sizes.device,
            '--backend', 'nccl' if sizes.device == 'cuda' else 'gloo', '--images', str(sizes.numeric_images),
            '--size', str(sizes.numeric_size)]
-    if sizes.device == 'cpu':
-        cmd += ['--model-options', *TINY_PRETRAIN_MODEL]
+    cmd += ['--model-options', *NO_DOWNLOAD, *(TINY_PRETRAIN_MODEL if sizes.device == 'cpu' else [])]
     run = run_logged('numerics', cmd, logs / 'numerics.log', env, left(sizes.run_cap_s))
     if num_json.exists():
         rec = json.loads(num_json.read_text())
@@ -825,7 +847,7 @@ def _stages(res: dict, sizes: Sizes, work: Path, env: dict, sampler: GpuSampler,
             fail(f'pretrain/{algo}: skipped, the budget is spent')
             continue
         w = work / 'runs' / f'pretrain_{algo}'
-        opts = pretrain_options(sizes, fh, yt)
+        opts = pretrain_options(sizes, fh, yt, cfgs[algo])
         run = run_logged(f'pretrain/{algo}', torchrun(tool('pretrain_train'), cfgs[algo], w, opts),
                          logs / f'pretrain_{algo}.log', env, left(sizes.run_cap_s))
         res['runs'][algo] = _measure(run, w, cfgs[algo], opts, sizes, sampler)

@@ -59,21 +59,27 @@ def seeded(name: str, seed: int) -> str:
 
 # -- configs ---------------------------------------------------------------------------------------------
 
+# The batch layout and schedule part of the names of the configs that run the PeCLR release's recipe.
+RELEASE_SCHEDULE = '1xb128-accum16-amp-100e'
+
 def pretrain_config(algo: str, arch: str = 'demo', yt3dh: bool = True) -> tuple[Path, list[str]]:
     """The pretraining config of ``algo`` and extra --cfg-options. ``arch='demo'``: the CPU demo's
-    half-width ResNet-18; ``rn50``/``rn152``: the paper's, on FreiHAND + YouTube3DHands or (``yt3dh=False``)
-    FreiHAND only. A combination without a config of its own is the PeCLR ResNet-50 config of that data with
-    the backbone depth and (SimCLR: nothing undone) ``model.undo`` changed."""
+    half-width ResNet-18; ``rn50``/``rn152``: the release's recipe (:data:`RELEASE_SCHEDULE`), on FreiHAND +
+    YouTube3DHands or (``yt3dh=False``) FreiHAND only. A combination without a config of its own is the
+    release's PeCLR ResNet-50 config of that data with the backbone depth (and its ImageNet file) and (SimCLR:
+    nothing undone) ``model.undo`` changed."""
     if arch == 'demo':
         return CFG / f'{algo}_resnet18-w32_1xb64-400it_synth-freihand-64px.py', []
     cfg = ROOT / 'configs' / 'peclr'
     data = 'freihand-yt3dh' if yt3dh else 'freihand'
-    named = cfg / f'{algo}_resnet{ARCH_DEPTH[arch]}_8xb128-100e_{data}-128px.py'
+    depth = ARCH_DEPTH[arch]
+    named = cfg / f'{algo}_resnet{depth}_{RELEASE_SCHEDULE}_{data}-128px.py'
     if named.is_file():
         return named, []
-    extra = [] if arch == 'rn50' else [f'model.backbone.depth={ARCH_DEPTH[arch]}']
+    extra = [] if arch == 'rn50' else [f'model.backbone.depth={depth}',
+                                       f'model.backbone.init_cfg.checkpoint=torchvision://resnet{depth}']
     extra += [] if algo == 'peclr' else ['model.undo=()']
-    return cfg / f'peclr_resnet50_8xb128-100e_{data}-128px.py', extra
+    return cfg / f'peclr_resnet50_{RELEASE_SCHEDULE}_{data}-128px.py', extra
 
 
 def finetune_config(init: str, fraction: float, arch: str = 'demo') -> tuple[Path, list[str]]:
@@ -246,8 +252,7 @@ def demo_plan(opts: DemoOptions, preset: Preset) -> list[Stage]:
 
 # -- the paper-scale protocol (tools/reproduce.py) ---------------------------------------------------------
 
-PAPER_BATCH = 2048  # effective pretraining batch
-PRETRAIN_PER_GPU = 128  # the paper configs' batch per GPU
+RELEASE_BATCH = 128  # images in one NT-Xent, on the release's one GPU (2,048 per step through accumulation)
 
 def launcher(gpus: int, script: Path) -> list[str]:
     if gpus <= 1:
@@ -259,24 +264,24 @@ def paper_plan(work_dir: str | Path, data_root: str | Path, yt3dh_root: str | Pa
                arch: str = 'rn50', gpus: int = 8, fractions: Sequence[float] = FRACTIONS, seed: int = 0
                ) -> list[Stage]:
     """The paper-scale runs as stages (sequential dependencies as in the demo). Without ``yt3dh_root`` the
-    pretraining uses FreiHAND's training images only (the ``..._freihand-128px`` config)."""
+    pretraining uses FreiHAND's training images only (the ``..._freihand-128px`` config). On ``gpus`` GPUs
+    the release's batch is split: ``128 / gpus`` images per GPU, gathered into one NT-Xent over 128 images,
+    16 accumulated batches per step as in the config."""
     work = Path(work_dir).resolve()
     fh = str(Path(data_root).resolve()) + '/'
     plan: list[Stage] = []
     dist = ['--launcher', 'pytorch'] if gpus > 1 else []
-    if PAPER_BATCH % (gpus * PRETRAIN_PER_GPU):
-        raise ValueError(f'--gpus {gpus}: {PAPER_BATCH} is not a multiple of {gpus} x {PRETRAIN_PER_GPU}')
-    accumulate = PAPER_BATCH // (gpus * PRETRAIN_PER_GPU)
+    if RELEASE_BATCH % gpus:
+        raise ValueError(f'--gpus {gpus}: the release\'s {RELEASE_BATCH}-image batch does not split evenly over '
+                         f'{gpus} GPUs')
     backbones, exports = {}, {}
     for algo in ('peclr', 'simclr'):
         cfg, extra = pretrain_config(algo, arch, yt3dh=bool(yt3dh_root))
         out = work / 'pretrain' / algo
-        opts = [f'optim_wrapper.accumulative_counts={accumulate}', f'randomness.seed={seed}', *extra]
+        opts = [f'train_dataloader.batch_size={RELEASE_BATCH // gpus}', f'randomness.seed={seed}', *extra,
+                f'train_dataloader.dataset.datasets.0.data_root={fh}']
         if yt3dh_root:
-            opts += [f'train_dataloader.dataset.datasets.0.data_root={fh}',
-                     f'train_dataloader.dataset.datasets.1.data_root={Path(yt3dh_root).resolve()}/']
-        else:
-            opts.append(f'train_dataloader.dataset.data_root={fh}')
+            opts.append(f'train_dataloader.dataset.datasets.1.data_root={Path(yt3dh_root).resolve()}/')
         if gpus == 1:  # SyncBN needs a process group
             opts += ['model.backbone.norm_cfg.type=BN', 'model.neck.norm_cfg.type=BN1d']
         ckpt = out / 'epoch_100.pth'

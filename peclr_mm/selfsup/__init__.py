@@ -2,7 +2,7 @@
 
 Importing this package (``custom_imports=dict(imports=['peclr_mm.selfsup'])``) registers the tracked
 geometric transforms, appearance transforms, multi-view wrapper and packing, the unlabeled hand datasets,
-the ``PeCLR`` model and the ``EquivarianceMonitorHook``, and allow-lists mmengine checkpoint contents for
+the release's view, sampler, optimizer and schedule, the ``PeCLR`` model and the ``EquivarianceMonitorHook``, and allow-lists mmengine checkpoint contents for
 torch's safe loading. It never imports mmpose.
 """
 from peclr_mm.checkpoint import register_safe_globals
@@ -20,6 +20,9 @@ from .loading import LoadHandImage
 from .mixed_dataset import MixedHandDataset
 from .multiview import MultiViewTracked
 from .peclr import PeCLR
+from .release_optim import LARSAdam, LinearWarmupCosineAnnealingLR, ReleaseWeightDecayConstructor
+from .release_view import ReleaseHandView
+from .source_sampler import SourceBalancedSampler
 from .tracked_transforms import TrackedCrop, TrackedRandomAffine, TrackedWarp, normalization_matrix
 
 register_safe_globals()
@@ -30,4 +33,6 @@ __all__ = [
     'HandImageFolder', 'YouTube3DHands', 'LoadHandImage', 'MixedHandDataset', 'MultiViewTracked', 'PeCLR',
     'TrackedCrop', 'TrackedRandomAffine', 'TrackedWarp', 'normalization_matrix', 'INVERSE_MODES', 'UNDO_PARTS',
     'EquivarianceMonitorHook', 'backbone_and_projection', 'bn_mode', 'effective_rank', 'pair_agreement',
+    'LARSAdam', 'LinearWarmupCosineAnnealingLR', 'ReleaseWeightDecayConstructor', 'ReleaseHandView',
+    'SourceBalancedSampler',
 ]

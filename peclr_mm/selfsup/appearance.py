@@ -29,7 +29,12 @@ class HSVColorJitter(BaseTransform):
     """Official PeCLR colour jitter on an 8-bit BGR image (``img``: HxWx3 uint8, modified copy returned).
 
     ``H <- clip(H * h)``, ``S <- clip(S * s)``, ``V <- clip(V * alpha + beta)`` with each factor uniform in
-    its range; OpenCV hue is in [0, 180).
+    its range; OpenCV hue is in [0, 180). ``rounding='floor'`` is the release's arithmetic exactly (every
+    channel clipped to [0, 255] in float64, then truncated by ``astype(np.uint8)``); ``'nearest'`` clips hue
+    to [0, 179] and rounds.
+
+    The release loads images as RGB and converts them with ``COLOR_BGR2HSV`` (hue of the red/blue-swapped
+    colours); on mmcv's BGR images ``rgb_input=True`` converts the same way.
 
     Args:
         hue (tuple): hue factor range. Paper: ``(0.01, 1.0)``.
@@ -38,11 +43,12 @@ class HSVColorJitter(BaseTransform):
         value_beta (tuple): brightness offset range (0-255 units). Paper: ``(5, 20)``.
         prob (float): probability of jittering. Paper: 1.
         rgb_input (bool): set if ``img`` is RGB rather than mmcv's default BGR.
+        rounding (str): ``'nearest'`` or ``'floor'`` (the release). Defaults to ``'nearest'``.
     """
 
     def __init__(self, hue: Sequence[float] = (0.01, 1.0), saturation: Sequence[float] = (0.01, 1.0),
                  value_alpha: Sequence[float] = (0.5, 1.0), value_beta: Sequence[float] = (5.0, 20.0),
-                 prob: float = 1.0, rgb_input: bool = False) -> None:
+                 prob: float = 1.0, rgb_input: bool = False, rounding: str = 'nearest') -> None:
         self.hue = _check_range(hue, 'hue')
         self.saturation = _check_range(saturation, 'saturation')
         self.value_alpha = _check_range(value_alpha, 'value_alpha')
@@ -51,7 +57,10 @@ class HSVColorJitter(BaseTransform):
             raise ValueError(f'prob must be in [0, 1], got {prob}')
         self.prob = prob
         self.rgb_input = rgb_input
-        self._ramp = np.arange(256, dtype=np.float32)
+        if rounding not in ('nearest', 'floor'):
+            raise ValueError(f"rounding must be 'nearest' or 'floor', got {rounding!r}")
+        self.rounding = rounding
+        self._ramp = np.arange(256, dtype=np.float64 if rounding == 'floor' else np.float32)
 
     def transform(self, results: dict) -> dict:
         if np.random.rand() >= self.prob:
@@ -62,8 +71,9 @@ class HSVColorJitter(BaseTransform):
         h, s = np.random.uniform(*self.hue), np.random.uniform(*self.saturation)
         a, b = np.random.uniform(*self.value_alpha), np.random.uniform(*self.value_beta)
         ramp = self._ramp
-        lut = np.stack([np.clip(ramp * h, 0, 179), np.clip(ramp * s, 0, 255), np.clip(ramp * a + b, 0, 255)], -1)
-        lut = np.rint(lut).astype(np.uint8).reshape(256, 1, 3)
+        hue_max = 255 if self.rounding == 'floor' else 179
+        lut = np.stack([np.clip(ramp * h, 0, hue_max), np.clip(ramp * s, 0, 255), np.clip(ramp * a + b, 0, 255)], -1)
+        lut = (lut if self.rounding == 'floor' else np.rint(lut)).astype(np.uint8).reshape(256, 1, 3)
         fwd, back = ((cv2.COLOR_RGB2HSV, cv2.COLOR_HSV2RGB) if self.rgb_input
                      else (cv2.COLOR_BGR2HSV, cv2.COLOR_HSV2BGR))
         hsv = cv2.cvtColor(np.ascontiguousarray(img), fwd)
@@ -72,7 +82,8 @@ class HSVColorJitter(BaseTransform):
 
     def __repr__(self) -> str:
         return format_repr(self, hue=self.hue, saturation=self.saturation, value_alpha=self.value_alpha,
-                           value_beta=self.value_beta, prob=self.prob)
+                           value_beta=self.value_beta, prob=self.prob, rgb_input=self.rgb_input,
+                           rounding=self.rounding)
 
 
 @TRANSFORMS.register_module()

@@ -1,8 +1,12 @@
 """Unlabeled hand-image datasets for pretraining (mmpretrain ``DATASETS``).
 
 Each item is ``dict(img_path, hand_bbox, flip_left, sample_idx)``: ``hand_bbox`` (x1, y1, x2, y2, source
-pixels) centres :class:`TrackedCrop`; ``flip_left`` mirrors left hands to right ones. Images are read by
-the pipeline (:class:`LoadHandImage`). A source with no image is an error when the dataset is built.
+pixels) centres :class:`TrackedCrop`; ``flip_left`` mirrors left hands to right ones. FreiHAND and YouTube 3D
+Hands items also carry ``hand_keypoints``: float32 (K, 2) source pixels (x, y), *unflipped*, the 2-D points
+around which the official PeCLR release crops its views (centre ``int(mean)``, side from their max radius;
+``SampleAugmenter.get_crop_size``); a view transform mirrors them (``x -> W - x``) with ``flip_left``. Images
+are read by the pipeline (:class:`LoadHandImage`). A source with no image is an error when the dataset is
+built.
 """
 from __future__ import annotations
 
@@ -30,6 +34,29 @@ from peclr_mm.freihand import (
 from peclr_mm.geometry import project
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')
+# MANO vertices of the fingertips (thumb, index, middle, ring, pinky) that the release appends to the 16
+# regressed MANO joints (``get_joints_from_mano_mesh``, data_loader/utils.py).
+MANO_TIP_VERTICES = (744, 320, 443, 555, 672)
+MANO_REGRESSED_JOINTS = 16
+
+
+def pseudo_keypoints(image_size: float, scale: float = 0.33) -> np.ndarray:
+    """The release's 21 pseudo keypoints of an unlabelled FreiHAND image, (21, 2) float32 pixels.
+
+    ``F_DB.create_sudo_bound_box`` (data_loader/freihand_loader.py): point 0 is the image centre
+    ``c = image_size / 2`` (the release hard-codes 224), then 5 copies each of ``c + (s, s)``,
+    ``c + (-s, s)``, ``c + (s, -s)``, ``c + (-s, -s)`` with ``s = scale * image_size / 2``.
+
+    The release lifts them to 3-D with ``convert_2_5D_to_3D(points, scale=1.0, K)`` and projects them back
+    (``convert_to_2_5D`` in data_loader/data_set.py). That round trip is the identity on (x, y) for every K
+    whose last row is (0, 0, 1), as FreiHAND's are: the 3-D point is ``Z * K^-1 (x, y, 1)`` and its
+    projection ``K (Z K^-1 (x, y, 1)) / Z`` (the depth Z cancels, whatever root depth the release solves
+    for; checked numerically against the release's code). So the points are used directly, without K.
+    """
+    c = image_size / 2.0
+    s = image_size / 2.0 * scale
+    offsets = [(0.0, 0.0)] + [(s, s)] * 5 + [(-s, s)] * 5 + [(s, -s)] * 5 + [(-s, -s)] * 5
+    return (np.asarray(offsets, np.float64) + c).astype(np.float32)
 
 
 class _HandImages(BaseDataset):
@@ -63,6 +90,14 @@ class FreiHandImages(_HandImages):
     labels exist (the evaluation split). ``'auto'`` (default) takes ``'keypoints'`` when both
     ``training_xyz.json`` and ``training_K.json`` exist, else ``'pseudo'``.
 
+    ``hand_keypoints`` (float32 (21, 2), source pixels, the same for the 4 versions of a sample) follows the
+    box mode: ``'keypoints'``: the 21 joints projected with K (the release's ``(K @ xyz.T).T / z``);
+    ``'pseudo'``: the release's 21 pseudo points (:func:`pseudo_keypoints` of ``image_size`` and
+    ``bbox_scale``; centre ``image_size / 2`` where ``hand_bbox`` is centred on ``(image_size - 1) / 2``).
+    They are kept once per sample (pseudo: once) and attached by :meth:`get_data_info`, so the 4 versions
+    share them and the serialized data list does not repeat them; ``sample_id`` is the sample's row in the
+    json files (mmengine overwrites ``sample_idx`` with the dataset index).
+
     Args:
         data_root (str): FreiHAND folder.
         versions (Sequence[str]): subset of ``('gs', 'hom', 'sample', 'auto')``.
@@ -84,6 +119,7 @@ class FreiHandImages(_HandImages):
         self.versions = check_versions(versions, 'FreiHandImages')
         self.image_size = image_size
         self.bbox_scale = bbox_scale
+        self._keypoints = None  # (N, 21, 2) or, pseudo, (21, 2) float32: set by load_data_list
         super().__init__(data_root=data_root, pipeline=pipeline, indices=indices, **kwargs)
 
     def load_data_list(self) -> List[dict]:
@@ -104,18 +140,29 @@ class FreiHandImages(_HandImages):
         else:
             ann, n = {}, count_samples(layout, present)
         if self.bbox == 'keypoints' or (self.bbox == 'auto' and len(fields) == 2):
-            boxes = keypoint_boxes(project(ann['xyz'], ann['K']))
+            uv = project(ann['xyz'], ann['K'])
+            boxes = keypoint_boxes(uv)
+            self._keypoints = uv.astype(np.float32)
         else:
             half = self.bbox_scale * self.image_size / 2
             c = (self.image_size - 1) / 2
             boxes = np.tile(np.array([c - half, c - half, c + half, c + half], np.float32), (n, 1))
+            self._keypoints = pseudo_keypoints(self.image_size, self.bbox_scale)
         data_list = []
         for v in self.versions:
             offset = n * FREIHAND_VERSIONS.index(v)
             for i in range(n):
                 data_list.append(dict(img_path=osp.join(layout.rgb_dir, f'{i + offset:08d}.jpg'),
-                                      hand_bbox=boxes[i], flip_left=False, sample_idx=i, version=v))
+                                      hand_bbox=boxes[i], flip_left=False, sample_idx=i, sample_id=i,
+                                      version=v))
         return self._check_nonempty(data_list, layout.rgb_dir)
+
+    def get_data_info(self, idx: int) -> dict:
+        """mmengine's data info plus ``hand_keypoints`` of its sample (a copy: transforms may edit it)."""
+        info = super().get_data_info(idx)
+        kp = self._keypoints
+        info['hand_keypoints'] = (kp if kp.ndim == 2 else kp[info['sample_id']]).copy()
+        return info
 
 
 @DATASETS.register_module()
@@ -130,6 +177,15 @@ class YouTube3DHands(_HandImages):
     looked up as ``.jpg`` when the png is absent (the official extraction stores jpgs); annotations whose
     frame is missing are skipped when ``skip_missing`` (the official loader drops them too).
 
+    ``hand_keypoints`` (float32, source pixels, unflipped: ``flip_left`` says whether to mirror) are the
+    release's crop points. With ``joint_regressor`` (the release's
+    ``src/data_loader/mano_mesh_to_joints_mat.pth``, MANO's (16, 778) joint regressor) they are its 21
+    joints ``[J @ V, V[[744, 320, 443, 555, 672]]]`` (``get_joints_from_mano_mesh``), (21, 2), in MANO
+    order (the release reorders them to its own order, which no crop sees).
+    Without it they are all the mesh's vertices, (V, 2): a crop's centre and radius then come from the mesh,
+    not from the 21 joints, and differ from the release's (MANO's regressor is not redistributed with this
+    project; pass the release's file to match it). ``hand_bbox`` comes from the mesh either way.
+
     Args:
         data_root (str): dataset folder (image names are relative to it).
         ann_file (str): annotation json, relative to ``data_root`` or absolute.
@@ -137,18 +193,48 @@ class YouTube3DHands(_HandImages):
         skip_missing (bool): drop annotations whose frame file is absent. Defaults to True.
         flip_left (bool): mirror left hands. Defaults to True.
         indices (int | Sequence[int], optional): keep only these items (mmengine semantics).
+        joint_regressor (str, optional): a torch file holding the (16, V) mesh-to-joint regressor tensor
+            (loaded weights-only). Defaults to None (keypoints = the mesh vertices).
     """
 
     def __init__(self, data_root: str, ann_file: str = 'youtube_train.json', pipeline: Sequence = (),
-                 skip_missing: bool = True, flip_left: bool = True, indices=None, **kwargs) -> None:
+                 skip_missing: bool = True, flip_left: bool = True, indices=None,
+                 joint_regressor: str | None = None, **kwargs) -> None:
         self.skip_missing = skip_missing
         self.flip_left = flip_left
+        self.joint_regressor = joint_regressor
         super().__init__(data_root=data_root, pipeline=pipeline, indices=indices, ann_file=ann_file, **kwargs)
+
+    def _load_regressor(self) -> np.ndarray | None:
+        """The (16, V) regressor as float64, or None; a one-line error naming the file otherwise."""
+        if self.joint_regressor is None:
+            return None
+        from peclr_mm.checkpoint import load_checkpoint  # imports torch: only when a regressor is asked for
+
+        path = self.joint_regressor
+        J = load_checkpoint(path)
+        if getattr(J, 'is_sparse', False):
+            J = J.to_dense()
+        if hasattr(J, 'detach'):
+            J = J.detach().cpu().double().numpy()
+        try:
+            J = np.asarray(J, np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f'{path}: joint regressor must be a (16, V) tensor, '
+                             f'got {type(J).__name__}') from None
+        if J.ndim != 2 or J.shape[0] != MANO_REGRESSED_JOINTS or J.shape[1] <= max(MANO_TIP_VERTICES):
+            raise ValueError(f'{path}: joint regressor has shape {tuple(J.shape)}, expected '
+                             f'({MANO_REGRESSED_JOINTS}, V) with V > {max(MANO_TIP_VERTICES)} the mesh '
+                             'vertex count (MANO: 778)')
+        if not np.isfinite(J).all():
+            raise ValueError(f'{path}: joint regressor has non-finite values')
+        return J
 
     def load_data_list(self) -> List[dict]:
         path = self.ann_file
         if not osp.isfile(path):
             raise FileNotFoundError(f'{path}: annotation file not found')
+        J = self._load_regressor()  # before the (large) annotation file: a bad regressor fails fast
         ann = load_json(path, 'annotations')  # malformed JSON: one line naming the file
         for field in ('images', 'annotations'):
             if not isinstance(ann, dict) or not isinstance(ann.get(field), list):
@@ -180,9 +266,17 @@ class YouTube3DHands(_HandImages):
             c = verts[:, :2].mean(0)
             r = np.linalg.norm(verts[:, :2] - c, axis=1).max() / np.sqrt(2)  # square box, half-diagonal = radius
             box = np.array([c[0] - r, c[1] - r, c[0] + r, c[1] + r], np.float32)
-            # The box stays in source pixels; TrackedCrop mirrors the nominal view of a left hand.
+            if J is None:
+                keypoints = verts[:, :2]
+            elif J.shape[1] != len(verts):
+                raise ValueError(f'{self.joint_regressor}: joint regressor has shape {J.shape} but {path} '
+                                 f'annotations[{k}] has {len(verts)} vertices '
+                                 f'(needs ({J.shape[0]}, {len(verts)}))')
+            else:  # the release's 21 joints (get_joints_from_mano_mesh); only x, y matter for the crop
+                keypoints = np.concatenate([J @ verts[:, :2], verts[list(MANO_TIP_VERTICES), :2]])
+            # Box and keypoints stay in source pixels; TrackedCrop mirrors the nominal view of a left hand.
             data_list.append(dict(img_path=img_path, hand_bbox=box, flip_left=self.flip_left and is_left,
-                                  sample_idx=k))
+                                  sample_idx=k, hand_keypoints=keypoints.astype(np.float32)))
         return self._check_nonempty(data_list, f'{path} (frames under {self.data_root})')
 
 

@@ -92,11 +92,13 @@ def test_root_depth_torch_matches_numpy_and_is_differentiable(freihand_root):
     np.testing.assert_allclose(root_t.detach().numpy(), root_np, rtol=1e-10)
     root_t.sum().backward()
     assert torch.isfinite(uv_t.grad).all() and torch.isfinite(zrel_t.grad).all()
-    # the b > 0 branch (cancellation-free form) agrees with the textbook root
-    a, b, c = 2.0, 3.0, -5.0  # roots 1 and -2.5
-    d = np.array([[0, 0, 1.0], [1, 0, 1.0]])  # rays whose difference has |.|^2 = 1
-    assert np.isclose(root_depth_np(d[None], np.zeros((1, 2)), bone=(0, 1))[0], 1.0)
-    assert np.isclose((-b + np.sqrt(b * b - 4 * a * c)) / (2 * a), 1.0)
+    # the b > 0 branch (cancellation-free form): rays x_m = (0, 0, 1), x_n = (1, 0, 1), relative depths 0 and
+    # 0.5 give a = 1, b = 2 x 0.5 = 1 > 0, c = 0.25 + 0.25 - 1 = -0.5; the larger root is the textbook one
+    # and makes the bone exactly 1 long
+    rays = np.array([[[0, 0, 1.0], [1, 0, 1.0]]])
+    z = root_depth_np(rays, np.array([[0.0, 0.5]]), bone=(0, 1))[0]
+    assert np.isclose(z, (-1 + np.sqrt(1 + 4 * 0.5)) / 2, rtol=1e-12)
+    assert np.isclose(np.linalg.norm(rays[0, 1] * (z + 0.5) - rays[0, 0] * z), 1.0, rtol=1e-12)
 
 
 def test_degenerate_prediction_gives_finite_depth():
@@ -106,8 +108,10 @@ def test_degenerate_prediction_gives_finite_depth():
     assert np.isfinite(out).all()
 
 
-def test_affine_transform_keeps_camera_consistent(freihand_root):
-    """RandomFlip + RandomBBoxTransform + TopdownAffine3D: the crop is the projection through K'."""
+@pytest.mark.parametrize('use_udp', [False, True])
+def test_affine_transform_keeps_camera_consistent(freihand_root, use_udp):
+    """RandomFlip + RandomBBoxTransform + TopdownAffine3D (mmpose's warp or its UDP warp): the crop is the
+    projection through K'."""
     from mmpose.datasets.transforms import GetBBoxCenterScale, LoadImage, RandomBBoxTransform, RandomFlip
 
     from peclr_mm.pose import FreiHand3DDataset, PackHand3DInputs, TopdownAffine3D
@@ -115,7 +119,7 @@ def test_affine_transform_keeps_camera_consistent(freihand_root):
     codec = Hand25D(input_size=(64, 48))
     pipeline = [LoadImage(), GetBBoxCenterScale(padding=1.0), RandomFlip(prob=1.0),
                 RandomBBoxTransform(rotate_prob=1.0, rotate_factor=60, shift_prob=1.0, scale_prob=1.0),
-                TopdownAffine3D(input_size=(64, 48))]
+                TopdownAffine3D(input_size=(64, 48), use_udp=use_udp)]
     np.random.seed(0)
     for idx in range(4):
         res = ds.get_data_info(idx)

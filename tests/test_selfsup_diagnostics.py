@@ -141,9 +141,7 @@ def test_hook_logs_in_a_runner_and_does_not_change_training(freihand_root, tmp_p
     probes = [s for s in scalars if 'equivariance/eval_gap' in s]
     assert [s['step'] for s in probes] == [0, 2, 3]
     for s in probes:
-        for bn in ('eval', 'train'):
-            assert -2.0 <= s[f'equivariance/{bn}_gap'] <= 2.0
-            assert 1.0 <= s[f'equivariance/{bn}_feat_rank'] <= 16.0
+        for bn in ('eval', 'train'):  # the logged triple belongs together (pair_agreement: core checks)
             assert s[f'equivariance/{bn}_gap'] == pytest.approx(
                 s[f'equivariance/{bn}_undone'] - s[f'equivariance/{bn}_raw'], abs=1e-9)
     for k, v in fresh.items():

@@ -8,9 +8,10 @@ knows the view size. The augmentation of a view is a similarity with optional fl
 - ``exact``: ``q = F^-1 S^-1 R^-1 (p - t)``, restricted to the chosen parts (all four: exactly ``G^-1``);
 - ``official`` (the PeCLR release, ``hybrid2_model.py``): shift by ``-t`` times each sample's latent
   point range per axis, then rotate by ``-theta`` about the point centroid; range and centroid are
-  detached. Our extension applies ``scale`` and ``flip`` about the centroid too. The offset is the view's
-  content displacement in view pixels / view size (the release divides a *source*-pixel offset by the
-  output size, i.e. it omits the crop's resize factor; we use view units throughout).
+  detached. Our extension applies ``scale`` and ``flip`` about the centroid too. The offset is whatever
+  ``aug_norm`` carries: for :class:`~peclr_mm.selfsup.release_view.ReleaseHandView` views the release's own
+  record (source-pixel jitter / output size), so this is the release's inverse exactly; for tracked views the
+  content displacement in view pixels / view size.
 """
 from __future__ import annotations
 

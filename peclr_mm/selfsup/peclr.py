@@ -36,7 +36,8 @@ class PeCLR(BaseSelfSupervisor):
       again.
 
     ``mode='official', normalize='both'`` reproduces the official release (with
-    ``undo=('rotate', 'translate')``). With ``undo=()`` the loss equals mmpretrain's ``SimCLR`` on the
+    ``undo=('rotate', 'translate')`` on :class:`~peclr_mm.selfsup.release_view.ReleaseHandView` views; the
+    release's whole recipe: ``configs/peclr/*_1xb128-accum16-amp-100e_*``, docs/fidelity.md). With ``undo=()`` the loss equals mmpretrain's ``SimCLR`` on the
     same inputs and weights. The measurements behind the defaults are in ``docs/pretraining.md``.
 
     Args:

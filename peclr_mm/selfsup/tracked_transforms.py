@@ -139,9 +139,10 @@ class TrackedRandomAffine(BaseTransform):
 
     Args:
         max_angle (float | tuple): rotation range in degrees; a number ``a`` means ``(-a, a)``. Paper: 45.
-        shift (float | tuple): per-axis shift magnitude range in output pixels. Paper: ``(0, 15)`` at 128 px.
-        random_sign (bool): draw the sign of each shift component at random. The official code only moves
-            the crop box towards +x/+y (``False``); the relative shift between two views is the same range.
+        shift (float | tuple): per-axis shift magnitude range in output pixels. Defaults to ``(0, 15)``.
+        random_sign (bool): draw the sign of each shift component at random (view-to-view shifts up to
+            twice the magnitude). The release draws ``int(U(0, 15))`` *source* pixels, positive only, around
+            the keypoint mean: :class:`~peclr_mm.selfsup.release_view.ReleaseHandView`.
         margin (float | tuple): crop-margin range; the view is zoomed by ``1 / margin``. Paper: ``(0.9, 1.5)``.
         flip_prob (float): probability of a horizontal flip (our extension; the paper does not flip).
         rotate_prob (float): probability of rotating at all. Defaults to 1.

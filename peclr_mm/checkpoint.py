@@ -8,6 +8,11 @@ other global (e.g. an ``os.system`` in a ``__reduce__`` payload) is still refuse
 Every mmengine checkpoint scheme (local files, ``torchvision://``, ``http(s)://``, ``open-mmlab://``,
 ``mmcls://``, ``s3://``, ``pavi://``) is loaded this way: remote files are resolved with mmengine's own URL
 tables, read from or downloaded into torch's hub cache, then loaded with ``weights_only=True``.
+
+An ``init_cfg=dict(type='Pretrained')`` load whose tensors do not fit the model (another width, depth or
+architecture) or that fits none of its parameters (a wrong ``prefix``) raises :class:`CheckpointMismatchError`
+instead of logging "size mismatch" lines and training on partly random weights
+(:func:`check_pretrained_init`).
 """
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ import importlib
 import io
 import logging
 import os
+import re
 import tempfile
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Dict
@@ -53,6 +59,10 @@ class CorruptCheckpointError(ValueError):
 
 class UnsafeCheckpointError(RuntimeError):
     """A checkpoint references a global outside the allow-list (possibly code): it is not loaded."""
+
+
+class CheckpointMismatchError(ValueError):
+    """An ``init_cfg=dict(type='Pretrained')`` checkpoint whose tensors do not fit the model it initialises."""
 
 
 def _resolve(path: str) -> Any | None:
@@ -295,6 +305,125 @@ def _register_scheme_loaders(checkpoint_loader: Any) -> None:
             checkpoint_loader.register_scheme(prefixes=known, loader=loader, force=True)
 
 
+# Pretrained loads that must not half-succeed.
+
+# torch.nn.Module._load_from_state_dict's message for a tensor of another shape (unchanged since torch 1.0).
+_SIZE_MISMATCH = re.compile(r"size mismatch for (\S+): copying a param with shape torch\.Size\((\[[^\]]*\])\) "
+                            r"from checkpoint, the shape in current model is torch\.Size\((\[[^\]]*\])\)")
+
+
+def _shape(text: str) -> str:
+    """``'[16, 3, 7, 7]'`` -> ``'(16, 3, 7, 7)'``."""
+    return f"({text[1:-1]})"
+
+
+def key_groups(sd: dict) -> str:
+    """``'found N keys under ['backbone.*', 'head.*'] (e.g. [...])'``: what a state_dict holds, for errors."""
+    tops = sorted({k.split('.', 1)[0] + '.*' for k in sd})
+    return f"found {len(sd)} keys under {tops[:8]} (e.g. {list(sd)[:3]})"
+
+
+class _LoadProbe:
+    """What torch reports while mmengine's ``load_state_dict`` loads a state_dict into ``module``.
+
+    mmengine (0.10.x) calls ``module._load_from_state_dict`` for the root and every submodule with one shared
+    ``error_msgs`` list (torch's "size mismatch for KEY: ..." lines) and shared missing/unexpected key lists,
+    then runs the root's load-state-dict post-hooks. A pre-hook on the root keeps that list and the keys it is
+    given (after the model's own pre-hooks, e.g. the ViT's position-embedding resize); the root's post-hook
+    raises before mmengine logs anything. A module that mmengine unwraps (a model wrapper) never calls these
+    hooks: nothing is checked there.
+    """
+
+    def __init__(self, module: Any, checkpoint: str, prefix: str) -> None:
+        self.checkpoint, self.prefix = checkpoint, prefix
+        self.keys: list[str] | None = None
+        self.errors: list[str] | None = None
+        self.handles = (module.register_load_state_dict_pre_hook(self._pre),
+                        module.register_load_state_dict_post_hook(self._post))
+
+    def remove(self) -> None:
+        for handle in self.handles:
+            handle.remove()
+
+    def _pre(self, module, state_dict, prefix, local_metadata, strict, missing, unexpected, error_msgs) -> None:
+        if self.errors is None and prefix == '':  # the root's call; the first, should the root be visited twice
+            self.keys, self.errors = list(state_dict), error_msgs
+
+    def _post(self, module: Any, incompatible: Any) -> None:
+        if self.errors is None:
+            return
+        name, where = type(module).__name__, f"{self.checkpoint}: init_cfg Pretrained"
+        where += f" (prefix {self.prefix!r})" if self.prefix else ""
+        if self.errors:
+            first = self.errors[0]
+            m = _SIZE_MISMATCH.match(first)
+            what = (f"first '{self.prefix}{m.group(1)}' is {_shape(m.group(2))} in the checkpoint, "
+                    f"{_shape(m.group(3))} in the model" if m else f"first: {first.strip().splitlines()[0][:200]}")
+            raise CheckpointMismatchError(
+                f"{where}: {len(self.errors)} of {len(self.keys)} tensors do not fit {name}; {what} "
+                f"(a checkpoint of another architecture, width or depth?)")
+        # torch's BatchNorm fills in an absent num_batches_tracked, so it is never "missing" (mmengine drops it too)
+        model_keys = [k for k in module.state_dict() if not k.endswith('num_batches_tracked')]
+        missing = set(incompatible.missing_keys)
+        if model_keys and all(k in missing for k in model_keys):
+            found = (f"its {len(self.keys)} keys look like {self.keys[:2]}{' after the prefix' if self.prefix else ''}"
+                     if self.keys else "it holds no tensors")
+            raise CheckpointMismatchError(f"{where}: no tensor matches a parameter of {name}; {found}, the "
+                                          f"model's like {model_keys[:2]} (wrong init_cfg prefix?)")
+
+
+def check_pretrained_init(pretrained_init: Any) -> None:
+    """Make ``init_cfg=dict(type='Pretrained')`` refuse checkpoints that do not fit (idempotent).
+
+    Patches ``PretrainedInit.__call__`` of mmengine 0.10.x (checked: 0.10.7; mmengine/model/weight_init.py).
+    mmengine loads with ``load_state_dict(strict=False)`` (mmengine/runner/checkpoint.py), which logs
+    tensors of another shape as "size mismatch" lines, skips them and goes on: a backbone of another width or
+    depth trains on partly random weights. While the original ``__call__`` runs, a :class:`_LoadProbe` on the
+    initialised module raises :class:`CheckpointMismatchError`, one line naming the checkpoint file, when
+
+    - a checkpoint tensor has another shape than the model's tensor of the same name: the first such key
+      with both shapes and the count of them;
+    - no model tensor is loaded at all (e.g. a wrong ``prefix``): example keys of both;
+    - ``prefix`` matches no checkpoint key (mmengine's bare ``AssertionError``): the key groups found.
+
+    Missing keys alone (a head when loading a backbone, DCN offsets into a plain ResNet) and unexpected keys
+    (torchvision's ``fc``) load as before. ``Runner`` ``load_from``/``resume`` call ``load_state_dict``
+    without ``PretrainedInit`` and are unchanged.
+    """
+    if getattr(pretrained_init.__call__, '_peclr_mm_checked', False):
+        return
+    original = pretrained_init.__call__
+
+    def __call__(self, module):
+        prefix = self.prefix if not self.prefix or self.prefix.endswith('.') else self.prefix + '.'
+        probe = _LoadProbe(module, str(self.checkpoint), prefix or '')
+        try:
+            original(self, module)
+        except AssertionError as err:  # mmengine's _load_checkpoint_with_prefix: "{prefix} is not in ..."
+            if not prefix or str(err) != f'{prefix} is not in the pretrained model':
+                raise
+            raise CheckpointMismatchError(f"{self.checkpoint}: init_cfg Pretrained prefix {prefix!r} matches no "
+                                          f"key; {_found_keys(self.checkpoint)}") from None
+        finally:
+            probe.remove()
+
+    __call__.__doc__ = original.__doc__
+    __call__._peclr_mm_checked = True
+    pretrained_init.__call__ = __call__
+
+
+def _found_keys(checkpoint: str) -> str:
+    """:func:`key_groups` of ``checkpoint`` (read again through mmengine's loaders; only for an error)."""
+    from mmengine.runner.checkpoint import _load_checkpoint
+
+    try:
+        ckpt = _load_checkpoint(checkpoint, map_location='cpu')
+    except Exception as err:  # the message is about the prefix; the file was readable a moment ago
+        return f"(keys not listed: {type(err).__name__})"
+    sd = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else {}
+    return key_groups(sd if isinstance(sd, dict) else {})
+
+
 def register_safe_globals() -> None:
     """Allow-list mmengine's checkpoint contents for torch's safe loading (idempotent; no-op without torch).
 
@@ -302,7 +431,8 @@ def register_safe_globals() -> None:
     ``init_cfg=dict(type='Pretrained')``, ``torchvision://``, ``http(s)://``, ``open-mmlab://``, ``mmcls://``,
     ``s3://``, ``pavi://``) through :func:`load_checkpoint`, which always passes ``weights_only=True`` and
     turns a refusal into a one-line error naming the file. Remote files are read from, or downloaded into,
-    torch's hub cache (:func:`fetch_url`).
+    torch's hub cache (:func:`fetch_url`). ``init_cfg=dict(type='Pretrained')`` loads refuse checkpoints that
+    do not fit the model (:func:`check_pretrained_init`).
     """
     global _registered
     if _registered:
@@ -314,12 +444,14 @@ def register_safe_globals() -> None:
     ts.add_safe_globals(safe_globals())
     try:
         from mmengine.logging.history_buffer import HistoryBuffer
+        from mmengine.model.weight_init import PretrainedInit
         from mmengine.runner.checkpoint import CheckpointLoader
     except ImportError:
         pass
     else:
         HistoryBuffer.__getstate__ = _history_buffer_getstate
         _register_scheme_loaders(CheckpointLoader)
+        check_pretrained_init(PretrainedInit)
     _registered = True
 
 
@@ -349,13 +481,22 @@ def state_dict_of(ckpt: dict, path: str) -> Dict[str, torch.Tensor]:
     return OrderedDict((k[7:] if k.startswith('module.') else k, v) for k, v in sd.items())
 
 
+def split_backbone(sd: Dict[str, torch.Tensor], path: str,
+                   prefix: str = PREFIX) -> tuple[Dict[str, torch.Tensor], Dict[str, int]]:
+    """The ``prefix`` tensors of a state_dict (cloned, keys kept with ``prefix``) and the number of the other
+    tensors per key group (``{'head.*': 2}``); no ``prefix`` key is one line naming ``path`` and the groups."""
+    out = OrderedDict((k, v.detach().clone()) for k, v in sd.items() if k.startswith(prefix))
+    if not out:
+        raise ValueError(f'{path}: no "{prefix}*" weights in state_dict; {key_groups(sd)}')
+    left: Dict[str, int] = {}
+    for k in sd:
+        if not k.startswith(prefix):
+            group = k.split('.', 1)[0] + '.*'
+            left[group] = left.get(group, 0) + 1
+    return out, left
+
+
 def extract_backbone(path: str, prefix: str = PREFIX) -> Dict[str, torch.Tensor]:
     """Backbone tensors of a checkpoint (pretraining, exported backbone or top-down model), keys kept with
     ``prefix``; one-line errors name the file and, when no key matches, the key groups found (with examples)."""
-    sd = state_dict_of(load_checkpoint_safe(path), path)
-    out = OrderedDict((k, v.detach().clone()) for k, v in sd.items() if k.startswith(prefix))
-    if not out:
-        tops = sorted({k.split('.', 1)[0] + '.*' for k in sd})
-        raise ValueError(f'{path}: no "{prefix}*" weights in state_dict; found {len(sd)} keys under {tops[:8]} '
-                         f'(e.g. {list(sd)[:3]})')
-    return out
+    return split_backbone(state_dict_of(load_checkpoint_safe(path), path), path, prefix)[0]

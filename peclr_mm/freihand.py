@@ -1,5 +1,5 @@
-"""The FreiHAND format, read and checked in one place for both halves and the tools (numpy only; OpenCV is
-imported only to read an image's size).
+"""The FreiHAND format, read and checked in one place for both halves and the tools (numpy only; Pillow is
+imported only to read the images' sizes from their headers).
 
     <root>/training_{xyz,K,scale}.json   training/rgb/%08d.jpg   (4 versions: image = sample + N * version)
     <root>/evaluation_{xyz,K,scale}.json evaluation/rgb/%08d.jpg (1 version) [+ evaluation_verts.json]
@@ -28,7 +28,10 @@ ANNOTATIONS = ('xyz', 'K', 'scale')  # <split>_<field>.json of every split
 NUM_VERTS = 778  # MANO vertices, as in evaluation_verts.json
 # Per-sample shape of each field (-1: any size, the same for all samples: predicted meshes need not be MANO's).
 SHAPES = {'xyz': (NUM_JOINTS, 3), 'K': (3, 3), 'scale': (), 'verts': (-1, 3)}
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png')
+IMAGE_NAME = '%08d.jpg'  # every FreiHAND image file: the datasets open exactly this name
+# Image suffixes recognised in a split's folder (any case): a numbered file with one of them that is not
+# ``.jpg`` is refused by the layout check, as the datasets would fail to open it only at load time.
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
 
 
 class Split(NamedTuple):
@@ -73,9 +76,12 @@ def is_complete(root: str | os.PathLike) -> bool:
 
 
 def read_field(path: str | os.PathLike, field: str, length: int | None = None) -> np.ndarray:
-    """One annotation file as a float64 array (N, *SHAPES[field]): numbers only, shapes, finite values and,
-    when given, ``length`` samples."""
-    return sample_array(load_json(path, field, numeric=True), SHAPES[field], path, field, length)
+    """One annotation file as a float64 array (N, *SHAPES[field]): at least one sample, numbers only, shapes,
+    finite values and, when given, ``length`` samples."""
+    obj = load_json(path, field, numeric=True)
+    if isinstance(obj, list) and not obj:
+        raise FreiHandFormatError(f"{path}: field '{field}' is empty (no samples)")
+    return sample_array(obj, SHAPES[field], path, field, length)
 
 
 def read_submission(path: str | os.PathLike, num: int, verts: bool = True
@@ -97,14 +103,24 @@ def keypoint_boxes(uv: np.ndarray) -> np.ndarray:
 
 
 def image_ids_on_disk(rgb_dir: str) -> set[int]:
-    """Numeric stems of the images in ``rgb_dir`` (a missing folder is an error)."""
+    """Numbers of the ``%08d.jpg`` images in ``rgb_dir``. A missing folder is an error, and so is a numbered
+    image of another suffix (``00000003.png``, ``00000003.JPG``): the datasets open ``%08d.jpg`` only."""
     if not osp.isdir(rgb_dir):
         raise FreiHandFormatError(f'{rgb_dir}: image folder not found')
-    ids = set()
+    ids, other = set(), []
     for entry in os.scandir(rgb_dir):
         stem, ext = osp.splitext(entry.name)
-        if ext.lower() in IMAGE_EXTENSIONS and stem.isdigit():
+        if not stem.isdigit() or ext.lower() not in IMAGE_EXTENSIONS:
+            continue
+        if ext == '.jpg':
             ids.add(int(stem))
+        else:
+            other.append(entry.name)
+    if other:
+        raise FreiHandFormatError(
+            f'{rgb_dir}: {min(other)}' + (f' and {len(other) - 1} more' if len(other) > 1 else '') +
+            f': FreiHAND images are named {IMAGE_NAME} (00000000.jpg, 00000001.jpg, ...); convert or rename '
+            f'{"them" if len(other) > 1 else "it"}')
     return ids
 
 
@@ -112,7 +128,10 @@ def count_samples(layout: Split, present: set[int]) -> int:
     """Samples per version from the image files alone: they must be ``0 .. copies * N - 1``."""
     total = len(present)
     n = total // layout.copies
-    if total == 0 or total % layout.copies or present != set(range(total)):
+    if total == 0:
+        raise FreiHandFormatError(f'{layout.rgb_dir}: empty: no FreiHAND images ({IMAGE_NAME}) in this '
+                                  'folder')
+    if total % layout.copies or present != set(range(total)):
         raise FreiHandFormatError(
             f'{layout.rgb_dir}: {total} images are not {layout.copies} version(s) x N samples numbered from 0 '
             '(files missing, or annotations needed to tell the versions apart)')
@@ -121,6 +140,9 @@ def count_samples(layout: Split, present: set[int]) -> int:
 
 def check_images(layout: Split, n: int, present: set[int], ann_file: str) -> None:
     """Exactly the images ``0 .. copies * n - 1`` exist: the annotations and the folder describe one set."""
+    if not present:
+        raise FreiHandFormatError(f'{layout.rgb_dir}: empty: no FreiHAND images ({IMAGE_NAME}) for the {n} '
+                                  f'samples of {ann_file}')
     beyond = [i for i in present if i >= n * layout.copies]
     if beyond:
         raise FreiHandFormatError(
@@ -133,24 +155,53 @@ def check_images(layout: Split, n: int, present: set[int], ann_file: str) -> Non
                                   f'({n} samples in {ann_file})')
 
 
-def image_size(layout: Split, present: set[int]) -> tuple[int, int]:
-    """(w, h) of the split's first image (FreiHAND's images share one size)."""
-    import cv2  # here only: the rest of the format is numpy alone (tools/eval_freihand.py needs no OpenCV)
+def _header_size(path: str) -> tuple[int, int]:
+    """(w, h) of an image as OpenCV / mmcv read it (EXIF orientation applied), from its header alone."""
+    from PIL import Image  # here only: the rest of the format is numpy alone (eval_freihand.py needs neither)
 
-    first = min(present)
-    path = next((osp.join(layout.rgb_dir, f'{first:08d}{ext}') for ext in IMAGE_EXTENSIONS
-                 if osp.isfile(osp.join(layout.rgb_dir, f'{first:08d}{ext}'))), None)
-    img = cv2.imread(path) if path else None
-    if img is None:
-        raise FreiHandFormatError(f'{path or layout.rgb_dir}: unreadable image (size of the split unknown)')
-    return img.shape[1], img.shape[0]
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            if 'exif' in im.info and im.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # a quarter turn
+                w, h = h, w
+    except (OSError, SyntaxError, ValueError) as e:  # UnidentifiedImageError is an OSError
+        reason = str(e).splitlines()[0].replace(f" '{path}'", '') if str(e) else type(e).__name__
+        raise FreiHandFormatError(f'{path}: unreadable image header ({reason})') from None
+    return w, h
+
+
+def image_size(layout: Split, present: set[int]) -> tuple[int, int]:
+    """(w, h) shared by every image ``present`` of the split.
+
+    Each size is read from the file's header, without decoding (tens of microseconds per image). An image
+    whose size differs from that of most images of the split is an error naming the file and both sizes: a
+    crop box, a principal-point check or a pseudo box made for one size would be silently wrong for it.
+    """
+    count: dict[tuple[int, int], int] = {}
+    first: dict[tuple[int, int], int] = {}
+    for i in sorted(present):
+        size = _header_size(osp.join(layout.rgb_dir, IMAGE_NAME % i))
+        count[size] = count.get(size, 0) + 1
+        first.setdefault(size, i)
+    if not count:
+        raise FreiHandFormatError(f'{layout.rgb_dir}: empty: no FreiHAND images ({IMAGE_NAME}), size unknown')
+    common = max(count, key=lambda s: (count[s], -first[s]))
+    if len(count) > 1:
+        odd = min((s for s in count if s != common), key=lambda s: first[s])
+        n_odd = len(present) - count[common]
+        raise FreiHandFormatError(
+            f'{osp.join(layout.rgb_dir, IMAGE_NAME % first[odd])}: image is {odd[0]}x{odd[1]} but '
+            f'{count[common]} of the {len(present)} images of the folder are {common[0]}x{common[1]} '
+            f'({n_odd} of another size); FreiHAND images share one size')
+    return common
 
 
 def read_annotations(root: str, prefix: str, size: tuple[int, int] | None = None,
                      fields: tuple[str, ...] = ('xyz', 'K', 'scale')) -> dict[str, np.ndarray]:
     """Load and validate ``<prefix>_<field>.json`` -> float64 arrays ``xyz`` (N, 21, 3), ``K`` (N, 3, 3),
     ``scale`` (N,): equal lengths, shapes, finite values, invertible K with its principal point inside the
-    ``size`` = (w, h) image, joints in front of the camera, positive scale."""
+    ``size`` = (w, h) image, joints in front of the camera, positive scale. K is ``[[fx, s, cx], [0, fy, cy],
+    [0, 0, 1]]`` (up to scale): a bottom row other than (0, 0, c), e.g. a transposed K, is refused."""
     files = {f: annotation_file(root, prefix, f) for f in fields}
     out = {f: read_field(files[f], f) for f in fields}
     n = len(out[fields[0]])
@@ -166,6 +217,16 @@ def read_annotations(root: str, prefix: str, size: tuple[int, int] | None = None
             i = int(np.argmax(bad))
             raise FreiHandFormatError(f"{files['K']}: field 'K', sample {i}: not invertible "
                                       f"(det={np.linalg.det(K[i]):.3g})")
+        # A transposed K keeps the principal point in the bottom row: read as (0, 0), it would pass the
+        # image-bounds check below. Below-diagonal entries must vanish relative to the matrix's size.
+        lower = np.abs(K[:, [1, 2, 2], [0, 0, 1]]).max(1)
+        bad = lower > 1e-9 * np.abs(K).max((1, 2))
+        if bad.any():
+            i = int(np.argmax(bad))
+            row = ', '.join(f'{v:.4g}' for v in K[i, 2])
+            raise FreiHandFormatError(f"{files['K']}: field 'K', sample {i}: nonzero entries below the "
+                                      f"diagonal (bottom row [{row}]); expected [[fx, 0, cx], [0, fy, cy], "
+                                      "[0, 0, 1]] (a transposed K?)")
         if size is not None:
             w, h = size
             pp = K[:, :2, 2] / K[:, 2:, 2]

@@ -1,12 +1,13 @@
 """Inputs of inference on files (``tools/infer.py``, :func:`peclr_mm.pose.inference.infer_to_folder`): an
-image, a folder of images or a video as a stream of frames, and intrinsics given as four numbers or a JSON
-file (one matrix for every image, or one per file name).
+image, a folder of images or a video as a stream of frames, intrinsics given as four numbers or a JSON
+file (one matrix for every image, or one per file name), and the output folder checked against them.
 
 Every problem with them raises :class:`InputError` with one line naming the file or the option. OpenCV is
 imported only to read a video.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from peclr_mm.geometry import as_intrinsics
 
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 VIDEO_EXTS = ('.mp4', '.avi', '.mov', '.mkv', '.webm')
+OUTPUT_SUFFIXES = ('.png', '.json')  # the picture and the record of an input: <output name><suffix>
 
 
 class InputError(ValueError):
@@ -38,6 +40,11 @@ class IntrinsicsMap(dict):
         self.source = source
 
 
+def _image_files(folder: Path) -> list[Path]:
+    """The images of ``folder`` (:data:`IMAGE_EXTS`, any case), sorted by name; not its subfolders."""
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTS and p.is_file())
+
+
 def iter_inputs(path: Path, every: int = 1) -> Iterator[tuple[str, str, np.ndarray | None]]:
     """The images of an image file, a folder or a video, lazily.
 
@@ -47,21 +54,23 @@ def iter_inputs(path: Path, every: int = 1) -> Iterator[tuple[str, str, np.ndarr
         every: for a video, keep every ``every``-th frame (frames 0, every, 2 * every, ...).
 
     Yields:
-        ``(stem, name, frame)`` per image: ``stem`` names the outputs (the file's stem, or
-        ``<video stem>_<frame index:06d>``), ``name`` is the key of an :class:`IntrinsicsMap` (the image's
-        file name, or the video's), ``frame`` the (H, W, 3) BGR uint8 video frame, or None for an image
-        file (``path / name`` for a folder, else ``path``), which the caller reads.
+        ``(out_name, name, frame)`` per image: ``out_name`` names the outputs (``<out_name>.png``,
+        ``<out_name>.json``): the image's full file name (``hand.jpg``), or ``<video file name>_<frame
+        index:06d>`` (``clip.mp4_000002``), so that ``hand.jpg`` and ``hand.png`` of one folder never share
+        an output; ``name`` is the key of an :class:`IntrinsicsMap` (the image's file name, or the
+        video's); ``frame`` the (H, W, 3) BGR uint8 video frame, or None for an image file
+        (``path / name`` for a folder, else ``path``), which the caller reads.
 
     Raises:
         InputError: at the first iteration, when ``path`` does not exist, a folder holds no image, or a
             video cannot be opened or yields no frame.
     """
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTS)
+        files = _image_files(path)
         if not files:
             raise InputError(f'{path}: no images ({" ".join(IMAGE_EXTS)}) in this folder')
         for f in files:
-            yield f.stem, f.name, None
+            yield f.name, f.name, None
     elif path.suffix.lower() in VIDEO_EXTS:
         import cv2
         cap = cv2.VideoCapture(str(path))
@@ -75,14 +84,14 @@ def iter_inputs(path: Path, every: int = 1) -> Iterator[tuple[str, str, np.ndarr
                     break
                 if i % every == 0:
                     read += 1
-                    yield f'{path.stem}_{i:06d}', path.name, frame
+                    yield f'{path.name}_{i:06d}', path.name, frame
                 i += 1
         finally:
             cap.release()
         if read == 0:
             raise InputError(f'{path}: no frames could be read from this video')
     elif path.is_file():
-        yield path.stem, path.name, None
+        yield path.name, path.name, None
     else:
         raise InputError(f'{path}: no such image, folder or video')
 
@@ -99,6 +108,50 @@ def open_inputs(path: Path, every: int = 1) -> Iterator[tuple[str, str, np.ndarr
 def _chain(first, rest):
     yield first
     yield from rest
+
+
+def check_outputs(source: Path, out: Path, overwrite: bool = False) -> None:
+    """Refuse an output folder that would mix results with the inputs or replace existing files.
+
+    Args:
+        source: the input (image, folder of images or video; :func:`iter_inputs`).
+        out: the output folder (``--out``); it need not exist.
+        overwrite: allow replacing the output files of these inputs that exist already (``--overwrite``).
+
+    Raises:
+        InputError: ``out`` is the input folder (a folder input) or the input's folder (an image or a
+            video), contains it, or, for a folder input, lies inside it (outputs would sit among the inputs
+            and, as ``.png`` files, become inputs of the next run); ``out`` is a file; without
+            ``overwrite``, an output of these inputs (``<name>.png`` / ``<name>.json``) exists in ``out``.
+            One line naming ``out`` or the file.
+    """
+    src, dst = source.resolve(), out.resolve()
+    folder = src.is_dir()
+    base = src if folder else src.parent
+    what = f'the input folder {source}' if folder else f"the folder of the input {source}"
+    if dst == base:
+        raise InputError(f'{out}: --out is {what}; write the results to another folder')
+    if dst in base.parents:
+        raise InputError(f'{out}: --out contains {what}; write the results to a folder outside it')
+    if folder and base in dst.parents:
+        raise InputError(f'{out}: --out is inside {what}; write the results to a folder outside it')
+    if dst.exists() and not dst.is_dir():
+        raise InputError(f'{out}: --out exists and is not a folder')
+    if overwrite or not dst.is_dir():
+        return
+    if folder:
+        names = {f.name + s for f in _image_files(src) for s in OUTPUT_SUFFIXES}
+        taken = sorted(p.name for p in dst.iterdir() if p.name in names)
+    elif src.suffix.lower() in VIDEO_EXTS:
+        suffixes = '|'.join(map(re.escape, OUTPUT_SUFFIXES))
+        frame = re.compile(re.escape(src.name) + r'_\d{6,}(' + suffixes + ')')
+        taken = sorted(p.name for p in dst.iterdir() if frame.fullmatch(p.name))
+    else:
+        taken = [src.name + s for s in OUTPUT_SUFFIXES if (dst / (src.name + s)).exists()]
+    if taken:
+        more = f' (and {len(taken) - 1} more outputs of these inputs)' if len(taken) > 1 else ''
+        raise InputError(f'{out / taken[0]}: exists{more}; pass --overwrite to replace, or choose another '
+                         '--out')
 
 
 def _intrinsics(value: Any, where: str) -> np.ndarray:

@@ -5,6 +5,7 @@ import json
 import os
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from conftest import write_freihand
@@ -111,6 +112,17 @@ CASES = [
     ('malformed', 'training_scale.json', 'truncate', ['training_scale.json', 'malformed JSON', "'scale'"]),
     ('missing file', 'training_K.json', None, ['training_K.json', 'file not found']),
     ('eval length', 'evaluation_K.json', lambda d: d[:-1], ['evaluation_K.json', "'K' has 3 samples"]),
+    ('transposed K', 'training_K.json', lambda d: d[:2] + [np.transpose(d[2]).tolist()] + d[3:],
+     ["training_K.json", "'K', sample 2", 'nonzero entries below the diagonal (bottom row [16, 16, 1])',
+      'expected [[fx, 0, cx], [0, fy, cy], [0, 0, 1]] (a transposed K?)']),
+    ('empty annotations', 'training_xyz.json', lambda d: [], ["training_xyz.json", "field 'xyz' is empty"]),
+    ('png for jpg', 'training/rgb/00000021.jpg', 'png', ['training/rgb: 00000021.png: FreiHAND images are '
+                                                         'named %08d.jpg (00000000.jpg, 00000001.jpg, ...)']),
+    ('image of another size', 'training/rgb/00000000.jpg', 'resize',
+     ['training/rgb/00000000.jpg: image is 48x48 but 31 of the 32 images of the folder are 32x32']),
+    ('not an image', 'training/rgb/00000005.jpg', 'garbage', ['00000005.jpg: unreadable image header']),
+    ('empty folder', 'training/rgb', 'empty', ['training/rgb: empty: no FreiHAND images (%08d.jpg)']),
+    ('empty eval folder', 'evaluation/rgb', 'empty', ['evaluation/rgb: empty: no FreiHAND images']),
 ]
 
 
@@ -124,6 +136,16 @@ def test_validation_errors(tmp_path, case, name, edit, fragments):
         path.write_bytes((root / 'training' / 'rgb' / '00000000.jpg').read_bytes())
     elif edit == 'truncate':
         path.write_text(path.read_text()[:-3])
+    elif edit == 'png':  # the same picture, saved under the other suffix
+        cv2.imwrite(str(path.with_suffix('.png')), cv2.imread(str(path)))
+        path.unlink()
+    elif edit == 'resize':  # the audit's case: the first image of another size
+        cv2.imwrite(str(path), cv2.resize(cv2.imread(str(path)), (48, 48)))
+    elif edit == 'garbage':
+        path.write_text('not a jpeg')
+    elif edit == 'empty':
+        for f in path.iterdir():
+            f.unlink()
     else:
         _edit(path, edit)
     split = 'test' if name.startswith('evaluation') else 'train'

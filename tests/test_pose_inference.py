@@ -197,9 +197,9 @@ def test_infer_tool_end_to_end(hand, checkpoint, tmp_path):
     run = _infer_tool(tmp_path / 'hand.png', '--config', TINY, '--checkpoint', checkpoint,
                       '--K', tmp_path / 'K.json', '--bone-length', '0.03', '--out', out)
     assert run.returncode == 0, run.stderr[-2000:]
-    assert sorted(p.name for p in out.iterdir()) == ['hand.json', 'hand.png']
-    assert cv2.imread(str(out / 'hand.png')) is not None
-    rec = json.loads((out / 'hand.json').read_text())
+    assert sorted(p.name for p in out.iterdir()) == ['hand.png.json', 'hand.png.png']
+    assert cv2.imread(str(out / 'hand.png.png')) is not None
+    rec = json.loads((out / 'hand.png.json').read_text())
     (h, ) = rec['hands']
     assert h['frame'] == 'camera' and h['bone_length'] == 0.03 and not h['bone_length_default']
     assert np.array(h['keypoints']).shape == (21, 2) and np.array(h['keypoints_3d']).shape == (21, 3)
@@ -220,8 +220,9 @@ def test_infer_to_folder_folder_and_video(model, hand, tmp_path):
     """The tool's core in process: a folder and a video without K (root-relative), and with K."""
     folder = _image_folder(tmp_path, hand[0])
     assert infer_to_folder(model, folder, tmp_path / 'o1', bbox=[0, 0, 96, 96]) == 2
-    assert sorted(p.name for p in (tmp_path / 'o1').iterdir()) == ['a.json', 'a.png', 'b.json', 'b.png']
-    rec = json.loads((tmp_path / 'o1' / 'a.json').read_text())
+    assert sorted(p.name for p in (tmp_path / 'o1').iterdir()) == ['a.png.json', 'a.png.png', 'b.jpg.json',
+                                                                   'b.jpg.png']
+    rec = json.loads((tmp_path / 'o1' / 'a.png.json').read_text())
     assert rec['hands'][0]['frame'] == 'root-relative' and rec['hands'][0]['K'] is None
     assert rec['hands'][0]['bbox'] == [0, 0, 96, 96]
     assert rec['image'] == str(folder / 'a.png') and rec['frame_index'] is None
@@ -234,8 +235,8 @@ def test_infer_to_folder_folder_and_video(model, hand, tmp_path):
     K = parse_K(['100', '100', '48', '48'])
     assert infer_to_folder(model, video, tmp_path / 'o2', K=K, every=2) == 2
     names = sorted(p.name for p in (tmp_path / 'o2').iterdir())
-    assert names == ['clip_000000.json', 'clip_000000.png', 'clip_000002.json', 'clip_000002.png']
-    rec = json.loads((tmp_path / 'o2' / 'clip_000002.json').read_text())
+    assert names == [f'clip.avi_{i:06d}{s}' for i in (0, 2) for s in ('.json', '.png')]
+    rec = json.loads((tmp_path / 'o2' / 'clip.avi_000002.json').read_text())
     assert rec['frame_index'] == 2 and rec['hands'][0]['frame'] == 'camera'
 
 

@@ -197,3 +197,18 @@ def test_metric_rejects_incomplete_submission(tmp_path):
 def test_old_core_path_is_an_alias():
     from peclr_mm.pose import freihand_eval as old  # the core's former home, kept for existing imports
     assert old is fe and old.keypoint_scores is fe.keypoint_scores
+
+
+def test_format_only_writes_the_submission_without_ground_truth(tmp_path):
+    """The Codalab path on the evaluation split: no gt, samples out of order; pred.json sorted by sample id,
+    the predictions exactly, zero vertices, and no metrics."""
+    _, pred = _hands(5)
+    out = tmp_path / 'pred.json'
+    metric = FreiHandMetric(pred_json=str(out), format_only=True)
+    metric.dataset_meta = {}
+    samples = [dict(pred_instances=dict(keypoints_cam=p[None]), sample_id=i) for i, p in enumerate(pred)]
+    metric.process([], samples[::-1])
+    assert metric.evaluate(5) == {}
+    xyz, verts = json.loads(out.read_text())
+    np.testing.assert_array_equal(np.array(xyz), pred)
+    assert np.array(verts).shape == (5, 778, 3) and not np.any(verts)

@@ -7,6 +7,7 @@ import os
 import cv2
 import numpy as np
 import pytest
+from conftest import write_freihand
 from mmpretrain.registry import DATASETS
 
 import peclr_mm.selfsup  # noqa: F401
@@ -128,9 +129,11 @@ def test_freihand_pseudo_keypoints_are_the_releases(freihand_root, tmp_path):
         assert kp.dtype == np.float32 and kp.shape == (21, 2)
         np.testing.assert_allclose(kp, ref[:, :2], rtol=1e-6)
     assert ds.get_data_info(0)['hand_bbox'][0] == np.float32(111.5 - 36.96)  # hand_bbox as before
-    big = FreiHandImages(str(freihand_root), versions='gs', bbox='pseudo', image_size=256, bbox_scale=0.5)
-    np.testing.assert_allclose(big.get_data_info(2)['hand_keypoints'], _release_pseudo_points(256, 0.5)[:, :2],
-                               rtol=1e-6)
+    root256 = write_freihand(tmp_path / 'fh256', num_train=3, num_eval=1, size=256)  # side read, or agreeing
+    for side in (None, 256):
+        big = FreiHandImages(str(root256), versions='gs', bbox='pseudo', image_size=side, bbox_scale=0.5)
+        np.testing.assert_allclose(big.get_data_info(2)['hand_keypoints'],
+                                   _release_pseudo_points(256, 0.5)[:, :2], rtol=1e-6)
     root = tmp_path / 'fh'  # no json at all ('auto' falls back to pseudo)
     (root / 'training').mkdir(parents=True)
     os.symlink(freihand_root / 'training' / 'rgb', root / 'training' / 'rgb')
@@ -166,6 +169,49 @@ def test_freihand_images_never_mispair_images_and_boxes(freihand_root, tmp_path)
         os.symlink(freihand_root / 'training' / 'rgb' / f'{i:08d}.jpg', plain / f'{i:08d}.jpg')
     with pytest.raises(ValueError, match=r'30 images are not 4 version\(s\) x N samples'):
         FreiHandImages(str(tmp_path / 'plain'))
+
+
+def test_freihand_pseudo_box_follows_the_image_size(tmp_path):
+    """The pseudo box and points are the release's for the images' own side, read from the files (64 px
+    here; the 224 px numbers are test_freihand_versions_and_indices'); a given image_size must agree."""
+    root = write_freihand(tmp_path / 'fh', num_train=2, num_eval=1, size=64)
+    ds = FreiHandImages(str(root), bbox='pseudo')
+    half = 0.33 * 64 / 2
+    np.testing.assert_allclose(ds.get_data_info(5)['hand_bbox'], [31.5 - half, 31.5 - half, 31.5 + half,
+                                                                  31.5 + half], atol=1e-5)
+    np.testing.assert_allclose(ds.get_data_info(5)['hand_keypoints'], _release_pseudo_points(64)[:, :2],
+                               rtol=1e-6)
+    with pytest.raises(ValueError, match=r'training/rgb: images are 64x64 but image_size=224; leave '
+                                         r'image_size=None to read it from the files'):
+        FreiHandImages(str(root), bbox='pseudo', image_size=224)
+    for f in (root / 'training' / 'rgb').iterdir():  # non-square images have no pseudo box
+        cv2.imwrite(str(f), np.zeros((64, 80, 3), np.uint8))
+    with pytest.raises(ValueError, match=r'rgb: images are 80x64; the pseudo box needs square images'):
+        FreiHandImages(str(root), bbox='pseudo')
+
+
+def test_freihand_images_refuse_what_would_fail_or_mislead_later(freihand_root, tmp_path):
+    """The shared layout check, through FreiHandImages: an empty folder says so, a .png in place of a .jpg
+    (found only when loading it) and an image of another size (trained on silently) are one-line errors."""
+    (tmp_path / 'empty' / 'training' / 'rgb').mkdir(parents=True)
+    with pytest.raises(ValueError, match=r'empty/training/rgb: empty: no FreiHAND images \(%08d.jpg\)'):
+        FreiHandImages(str(tmp_path / 'empty'))
+    root = tmp_path / 'fh'
+    (root / 'training' / 'rgb').mkdir(parents=True)
+    for f in (freihand_root / 'training' / 'rgb').iterdir():
+        os.symlink(f, root / 'training' / 'rgb' / f.name)
+    png = root / 'training' / 'rgb' / '00000007.png'
+    cv2.imwrite(str(png), cv2.imread(str(freihand_root / 'training' / 'rgb' / '00000007.jpg')))
+    (root / 'training' / 'rgb' / '00000007.jpg').unlink()
+    with pytest.raises(ValueError, match=r'training/rgb: 00000007.png: FreiHAND images are named %08d.jpg'):
+        FreiHandImages(str(root))
+    png.unlink()
+    cv2.imwrite(str(root / 'training' / 'rgb' / '00000007.jpg'), np.zeros((100, 100, 3), np.uint8))
+    with pytest.raises(ValueError, match=r'rgb/00000007.jpg: image is 100x100 but 31 of the 32 images of the '
+                                         r'folder are 224x224 \(1 of another size\)'):
+        FreiHandImages(str(root))
+    with pytest.raises(ValueError, match=r'HandImageFolder: empty dataset: no images found in'):
+        HandImageFolder(str(tmp_path / 'empty'))
 
 
 def test_freihand_counts_files_without_json(freihand_root, tmp_path):

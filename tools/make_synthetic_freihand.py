@@ -37,7 +37,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="random seed; same seed -> identical files")
     parser.add_argument("--workers", type=int, default=1, help="processes to render with")
     parser.add_argument("--quality", type=int, default=90, help="JPEG quality (1-100)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing dataset at OUT_DIR")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a dataset this tool wrote at OUT_DIR (its .peclr_mm_synthetic.json inside; "
+                        "never a symbolic link or another folder)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser.parse_args(argv)
 

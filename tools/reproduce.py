@@ -17,8 +17,8 @@ Without ``--yt3dh-root`` the pretraining uses FreiHAND's training images only
 (``configs/peclr/peclr_resnet50_1xb128-accum16-amp-100e_freihand-128px.py``). With ``--gpus N`` the runs go
 through ``torch.distributed.run`` and the pretraining splits the release's 128-image batch over the GPUs
 (``128 / N`` each, gathered into one NT-Xent); the fine-tuning learning rate is scaled from the paper's 8 x 64 with mmpose's
-``--auto-scale-lr``. A finished stage (same command, output present) is skipped on a rerun; ``--force``
-reruns. The plan is
+``--auto-scale-lr``. A finished stage is skipped on a rerun when its command, config, data and upstream
+outputs are unchanged; ``--force`` reruns. The plan is
 :func:`peclr_mm.experiments.plan.paper_plan`; this script is its argument parser.
 """
 from __future__ import annotations

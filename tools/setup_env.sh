@@ -9,6 +9,10 @@
 # packages and this clone's peclr_mm (see the end of this file). Idempotent: run it as often as you like
 # (`make install`).
 #
+# One run at a time per cache: building the env, the extras and this clone's .venv all happen under the lock
+# file $PECLR_MM_CACHE.lock (beside the cache folder, so deleting the cache during a build leaves it in place and
+# a second run still waits).
+#
 # Optional layers: PECLR_MM_EXTRAS="tensorboard ..." (`make install EXTRAS=...`; the Makefile's default is
 # tensorboard) adds requirements/extras-<name>.txt, each installed --no-deps into its own cache folder
 # $PECLR_MM_CACHE/extras/<name>-<hash> (keyed by that file and the main env's hash, so stack.txt and its
@@ -20,6 +24,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 REQ="$ROOT/requirements/stack.txt"
 PY="${PECLR_MM_PYTHON:-python3}"
 CACHE="${PECLR_MM_CACHE:-$HOME/.cache/peclr-mm}"
+CACHE="${CACHE%/}"
+LOCK="$CACHE.lock"
 START=$(date +%s)
 
 PYVER="$("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
@@ -59,8 +65,10 @@ build_env() {
   date -u +%FT%TZ > "$ENV/.peclr_mm_complete"
 }
 
-# One builder at a time per cache (CI and a developer may share a machine).
-exec 9>"$CACHE/.lock"
+# One run at a time per cache (CI and a developer may share a machine; two `make install` in one clone), held
+# until this script exits: the env, the extras and .venv below. The lock file is not inside $CACHE, so
+# `rm -rf $CACHE` during a build does not let a second run in.
+exec 9>"$LOCK"
 flock 9
 if [[ ! -f "$ENV/.peclr_mm_complete" ]]; then
   build_env
@@ -96,8 +104,6 @@ for extra in $(echo "${PECLR_MM_EXTRAS:-}" | tr ',' ' '); do
   EXTRA_SITES+=("$XDIR/site")
 done
 
-flock -u 9
-
 # This clone's own view of the shared env: .venv is a small venv of this clone (no pip) whose site-packages
 # links every entry of the shared env's site-packages (so paths like .venv/lib/python3.X/site-packages/
 # mmpretrain/.mim/tools/train.py work) except any peclr_mm install, plus a .pth with this clone's root.
@@ -128,7 +134,7 @@ link_bin() {  # link_bin <folder of tools> <bin folder of the python that owns i
           continue
         fi ;;
     esac
-    ln -s "$entry" "$VENV.tmp/bin/$name"
+    ln -sn "$entry" "$VENV.tmp/bin/$name"
   done
 }
 if [[ "$(cat "$VENV/.peclr_mm_env" 2>/dev/null)" != "$MARK" || ! -x "$VENV/bin/python" ]]; then
@@ -143,7 +149,7 @@ if [[ "$(cat "$VENV/.peclr_mm_env" 2>/dev/null)" != "$MARK" || ! -x "$VENV/bin/p
     case "$name" in
       __editable__*peclr*|peclr_mm*|peclr-mm*) continue ;;  # an old editable install of some clone
     esac
-    ln -s "$entry" "$LOCAL_SITE/$name"
+    ln -sn "$entry" "$LOCAL_SITE/$name"  # -n: never a link inside an already linked (shared) folder
   done
   link_bin "$ENV/bin" "$ENV/bin"
   for site in "${EXTRA_SITES[@]}"; do
@@ -153,7 +159,7 @@ if [[ "$(cat "$VENV/.peclr_mm_env" 2>/dev/null)" != "$MARK" || ! -x "$VENV/bin/p
       if [[ -e "$LOCAL_SITE/$name" ]]; then
         echo "[peclr-mm] $entry is also in the main env: drop it from its extras file" >&2; exit 1
       fi
-      ln -s "$entry" "$LOCAL_SITE/$name"
+      ln -sn "$entry" "$LOCAL_SITE/$name"
     done
     if [[ -d "$site/bin" ]]; then link_bin "$site/bin" "$ENV/bin"; fi
   done

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import shlex
+import signal
 import sys
 from pathlib import Path
 
@@ -57,9 +58,15 @@ def demo_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _raise_interrupted(signum: int, frame) -> None:
+    from .stages import Interrupted
+
+    raise Interrupted(signum)
+
+
 def demo_main(argv: list[str] | None = None) -> int:
     from .demo import run_demo
-    from .stages import StageFailed
+    from .stages import Interrupted, StageFailed
 
     parser = demo_parser()
     args = parser.parse_args(argv)
@@ -95,11 +102,19 @@ def demo_main(argv: list[str] | None = None) -> int:
                        pretrain_options=args.pretrain_options, peclr_options=args.peclr_options,
                        finetune_options=args.finetune_options)
     command = 'python tools/demo.py ' + shlex.join(argv if argv is not None else sys.argv[1:])
+    # SIGTERM stops the demo as Ctrl-C does (run_stages forwards both to the running stages)
+    previous = signal.signal(signal.SIGTERM, _raise_interrupted)
     try:
         out = run_demo(name, preset, opts, data_seed=args.data_seed, render=not args.data_root, force=args.force,
                        command=command.strip())
-    except (FileNotFoundError, StageFailed) as e:
+    except KeyboardInterrupt as e:
+        stop = e if isinstance(e, Interrupted) else Interrupted(signal.SIGINT)
+        print(f'tools/demo.py: {stop}', file=sys.stderr)
+        return stop.exit_status
+    except (OSError, ValueError, StageFailed) as e:  # bad or foreign data, missing files, a failed stage
         raise SystemExit(str(e)) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     print(f'[report] {out["md"]}\n[report] {out["png"]}\n[report] {len(out["pictures"])} prediction pictures in '
           f'{work / "predictions"}')
     print(Path(out['md']).read_text())
@@ -113,7 +128,10 @@ def report_main(argv: list[str] | None = None) -> int:
                                      description='Rebuild the report of a finished tools/demo.py run.')
     parser.add_argument('work_dir')
     args = parser.parse_args(argv)
-    print(rerender(Path(args.work_dir))['md'])
+    try:
+        print(rerender(Path(args.work_dir))['md'])
+    except (OSError, ValueError) as e:  # a missing or malformed run file, data changed since the run
+        raise SystemExit(f'tools/demo_report.py: error: {e}') from None
     return 0
 
 
@@ -122,7 +140,7 @@ def reproduce_main(argv: list[str] | None = None) -> int:
 
     from ..freihand import SPLITS, annotation_file
     from .plan import ARCH_DEPTH, paper_plan
-    from .stages import ROOT, StageFailed, run_stages, stage_env
+    from .stages import ROOT, Interrupted, StageFailed, run_stages, stage_env
 
     parser = argparse.ArgumentParser(prog='tools/reproduce.py',
                                      description='PeCLR vs SimCLR vs scratch on real FreiHAND at the paper scale.')
@@ -163,5 +181,8 @@ def reproduce_main(argv: list[str] | None = None) -> int:
         run_stages(plan, jobs=args.jobs, force=args.force, env=stage_env(single_thread=False))
     except StageFailed as e:
         raise SystemExit(str(e)) from None
+    except Interrupted as e:
+        print(f'tools/reproduce.py: {e}', file=sys.stderr)
+        return e.exit_status
     print('# done; metrics in', Path(args.work_dir).resolve() / 'finetune' / '*' / 'test')
     return 0

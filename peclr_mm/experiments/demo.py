@@ -2,37 +2,39 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
 from pathlib import Path
 
-from ..fileio import atomic_write_json
+from ..fileio import atomic_write_json, load_json
 from .plan import DemoOptions, FinetuneRun, demo_plan, finetune_runs
 from .presets import Preset
 from .report import write_report
 from .results import read_test_metrics, stage_wall
-from .stages import ROOT, echo, run_stages, stage_env
+from .stages import ROOT, echo, read_stamp, run_stages, stage_env
 
 
 def make_data(data_root: Path, preset: Preset, seed: int, force: bool) -> float:
-    """Render the synthetic set unless ``data_root`` already holds it with the same settings."""
+    """Render the synthetic set unless ``data_root`` already holds it with the same settings (its stamp
+    ``<data_root>.json`` says so). Only a folder this project rendered (its marker inside, not a symbolic
+    link) is replaced; anything else is a one-line :class:`FileExistsError`, nothing is written into it."""
     from ..synthetic import make_synthetic_freihand
-    from ..synthetic.writer import MARKER
 
     want = dict(num_train=preset.num_train, num_eval=preset.num_eval, size=224, seed=seed)
     stamp = data_root.parent / f'{data_root.name}.json'
-    if not force and stamp.exists() and (data_root / 'evaluation_xyz.json').exists():
-        rec = json.loads(stamp.read_text())
-        if rec.get('settings') == want:
-            echo(f'[data] {data_root} exists ({preset.num_train} train / {preset.num_eval} eval), skipped')
-            return rec['wall_s']
-    if stamp.exists() and data_root.is_dir() and not (data_root / MARKER).exists():
-        (data_root / MARKER).write_text('{}')  # rendered by an earlier demo (its stamp says so): replaceable
+    rec = read_stamp(stamp)
+    rendered = rec is not None and rec.get('settings') == want and (data_root / 'evaluation_xyz.json').exists()
+    if rendered and not force:
+        echo(f'[data] {data_root} exists ({preset.num_train} train / {preset.num_eval} eval), skipped')
+        return rec.get('wall_s', 0.0)
     echo(f'[data] rendering {4 * preset.num_train + preset.num_eval} images into {data_root}')
     t0 = time.time()
-    make_synthetic_freihand(str(data_root), preset.num_train, preset.num_eval, size=224, seed=seed,
-                            workers=min(2, os.cpu_count() or 1), overwrite=True, progress=True)
+    try:
+        make_synthetic_freihand(str(data_root), preset.num_train, preset.num_eval, size=224, seed=seed,
+                                workers=min(2, os.cpu_count() or 1), overwrite=True, progress=True)
+    except FileExistsError as e:  # a symbolic link or a folder the project did not render: left as it is
+        raise FileExistsError(f'{e} (the demo renders into WORK_DIR/data; --data-root DIR trains on DIR '
+                              'as it is)') from None
     wall = time.time() - t0
     atomic_write_json(stamp, dict(settings=want, wall_s=wall))
     echo(f'[data] finished in {wall:.0f} s')
@@ -75,12 +77,12 @@ def run_demo(preset_name: str, preset: Preset, opts: DemoOptions, *, data_seed: 
 def rerender(work: Path) -> dict:
     """Rebuild the report of a finished demo run from its ``results.json`` settings and run files."""
     work = Path(work).resolve()
-    prev = json.loads((work / 'results.json').read_text())
+    prev = load_json(work / 'results.json', 'settings')
     s = prev['settings']
     runs = []
     for r in prev['results']:
         d = work / 'finetune' / r['name']
-        rec = json.loads((d / 'metrics.json').read_text())
+        rec = load_json(d / 'metrics.json', 'metrics')
         runs.append(dict(rec, dir=str(d)))
     return write_report(work, Path(s['data_root']), s, prev['walls_s'], prev['total_wall_s'], runs,
                         num_pictures=s.get('num_pictures', 3))

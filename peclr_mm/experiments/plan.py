@@ -190,17 +190,21 @@ def finetune_runs(opts: DemoOptions, preset: Preset) -> list[FinetuneRun]:
 def demo_plan(opts: DemoOptions, preset: Preset) -> list[Stage]:
     """The demo's stage graph, topologically ordered with the long pretraining runs first. Per seed:
     pretrain PeCLR and SimCLR → export → linear probe (and scratch's probe); fine-tune → test every init at
-    100 % labels and, for the preset's low-label seeds, at the other fractions."""
+    100 % labels and, for the preset's low-label seeds, at the other fractions. Each stage depends on the
+    stages whose output it reads and lists the data set (and a ``--pretrained-dir`` backbone) as inputs."""
     work, data = opts.work, str(opts.data_root) + '/'
+    reads_data = (opts.data_root,)
     algos = [a for a in ALGOS if a in opts.inits]
     pretrains, exports, probes, finetunes, tests = [], [], [], [], []
     backbones: dict[tuple[str, int], Path] = {}
     export_stage: dict[tuple[str, int], tuple[str, ...]] = {}
+    given: dict[tuple[str, int], tuple[Path, ...]] = {}  # a --pretrained-dir backbone: an input, not a stage
     for seed in preset.seeds:
         for algo in algos:
             if opts.pretrained_dir:
                 backbones[algo, seed] = pretrained_backbone(opts.pretrained_dir, algo, seed, preset.seeds[0])
                 export_stage[algo, seed] = ()
+                given[algo, seed] = (backbones[algo, seed],)
                 continue
             cfg, extra = pretrain_config(algo)
             out = work / 'pretrain' / seeded(algo, seed)
@@ -212,7 +216,7 @@ def demo_plan(opts: DemoOptions, preset: Preset) -> list[Stage]:
             ckpt = out / f'iter_{n}.pth'
             pretrains.append(Stage(f'pretrain/{seeded(algo, seed)}',
                                    [PY, tool('pretrain_train'), cfg, '--work-dir', out, '--cfg-options', *o],
-                                   out, ckpt))
+                                   out, ckpt, inputs=reads_data))
             backbones[algo, seed] = out / 'backbone.pth'
             name = f'export/{seeded(algo, seed)}'
             exports.append(Stage(name, [PY, tool('export'), ckpt, out / 'backbone.pth'], out / 'export',
@@ -225,27 +229,30 @@ def demo_plan(opts: DemoOptions, preset: Preset) -> list[Stage]:
                    '--out', out / 'probe.json']
             cmd += ['--num-train', preset.probe_train] if preset.probe_train else []
             deps: tuple[str, ...] = ()
+            inputs = reads_data
             if init != 'scratch':
                 cmd += ['--checkpoint', backbones[init, seed]]
-                deps = export_stage[init, seed]
-            probes.append(Stage(f'probe/{seeded(init, seed)}', cmd, out, out / 'probe.json', deps=deps))
+                deps, inputs = export_stage[init, seed], reads_data + given.get((init, seed), ())
+            probes.append(Stage(f'probe/{seeded(init, seed)}', cmd, out, out / 'probe.json', deps=deps,
+                                inputs=inputs))
     data_opts = [f'train_dataloader.dataset.data_root={data}', f'test_dataloader.dataset.data_root={data}']
     for run in finetune_runs(opts, preset):
         n = preset.finetune_iters
         o = [*data_opts, f'randomness.seed={run.seed}', f'train_dataloader.dataset.seed={run.seed}',
              *run.options, *schedule_options(run.config, n, preset.log_interval), *opts.finetune_options]
-        deps = ()
+        deps, inputs = (), reads_data
         if run.init != 'scratch':
             o.append(f'model.backbone.init_cfg.checkpoint={backbones[run.init, run.seed]}')
-            deps = export_stage[run.init, run.seed]
+            deps, inputs = export_stage[run.init, run.seed], reads_data + given.get((run.init, run.seed), ())
         ckpt = run.dir / f'iter_{n}.pth'
         finetunes.append(Stage(f'finetune/{run.name}', [PY, tool('pose_train'), run.config, '--work-dir', run.dir,
-                                                        '--cfg-options', *o], run.dir, ckpt, deps=deps))
+                                                        '--cfg-options', *o], run.dir, ckpt, deps=deps,
+                               inputs=inputs))
         pred = run.dir / 'pred.json'
         tests.append(Stage(f'test/{run.name}', [PY, tool('pose_test'), run.config, ckpt, '--work-dir',
                                                 run.dir / 'test', '--cfg-options', *data_opts,
                                                 *opts.finetune_options, f'test_evaluator.pred_json={pred}'],
-                           run.dir / 'test', pred, deps=(finetunes[-1].name,)))
+                           run.dir / 'test', pred, deps=(finetunes[-1].name,), inputs=reads_data))
     # launch priority: pretraining (the critical path), then what each finished pretraining unlocks
     return pretrains + exports + probes + finetunes + tests
 

@@ -21,6 +21,7 @@ from ..fileio import load_scalars
 from ..freihand import annotation_file, read_annotations, read_field, read_submission
 from ..freihand_eval import align_w_scale, epe_auc, point_errors
 from .plan import seeded
+from .stages import read_stamp
 
 METRICS = ('EPE', 'PA-EPE', 'AUC', 'PA-AUC')
 PROBE_METRICS = ('uv_px', 'PA-EPE', 'RR-EPE')
@@ -76,8 +77,10 @@ def pck_curves(runs: Sequence[dict], gt: np.ndarray, preds: Mapping[str, np.ndar
         s = scores(gt, preds[r['name']])
         for key in ('EPE', 'PA-EPE'):
             if abs(s[key] - r['metrics'][key]) > tol:
-                raise ValueError(f'{r["dir"]}: {key} from pred.json {s[key]:.4f} != FreiHandMetric '
-                                 f'{r["metrics"][key]:.4f}')
+                raise ValueError(f'{Path(r["dir"]) / "pred.json"}: {key} {s[key]:.4f} mm against the '
+                                 f'evaluation split, but FreiHandMetric logged {r["metrics"][key]:.4f} mm (in '
+                                 f'{Path(r["dir"]) / "test"}): the data changed since the test ran; rerun '
+                                 'tools/demo.py')
         curves[r['name']] = dict(thresholds_mm=s['thresholds_mm'], pck=s['pck'], pck_aligned=s['pck_aligned'],
                                  epe_mm=s['EPE'], pa_epe_mm=s['PA-EPE'])
     return curves
@@ -113,6 +116,5 @@ def collect_equivariance(work: Path, algos: Sequence[str], seeds: Sequence[int])
 
 
 def stage_wall(out: Path) -> float | None:
-    """The wall time a stage's ``stage.json`` records."""
-    p = Path(out) / 'stage.json'
-    return json.loads(p.read_text())['wall_s'] if p.exists() else None
+    """The wall time a stage's ``stage.json`` records (None without a readable one)."""
+    return (read_stamp(Path(out) / 'stage.json') or {}).get('wall_s')

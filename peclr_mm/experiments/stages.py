@@ -1,14 +1,17 @@
 """Stages: commands (subprocesses of upstream tools) with a log, a completion stamp and dependencies.
 
-A :class:`Stage` runs ``cmd`` with the repository root as working directory, streams its output to
-``<out>/stage.log`` and echoes progress lines prefixed by the stage's name. On success (exit status 0 and
-the ``done`` file present) it writes ``<out>/stage.json``: the command, the SHA-1 of the resolved config
-(bases and ``--cfg-options`` merged) and the wall time. A later run skips a stage whose stamp records the
-same command and config fingerprint and whose ``done`` file exists; ``force`` reruns it.
+A :class:`Stage` runs ``cmd`` with the repository root as working directory, in a process group of its
+own, streams its output to ``<out>/stage.log`` (line by line) and echoes progress lines prefixed by the
+stage's name. On success (exit status 0 and the ``done`` file present) it writes ``<out>/stage.json``: its
+key (:func:`stage_key`: the command, the SHA-1 of the resolved config, of the data it reads and of each
+upstream stage's ``done`` file) and the wall time. A later run skips a stage whose ``done`` file exists and
+whose stamp records the same key, so a changed upstream output or data set reruns every stage that reads
+it; ``force`` reruns it.
 
 :func:`run_stages` runs a list of stages, up to ``jobs`` at once, each when the stages it depends on have
 finished. After a failure it launches nothing more, waits for the running stages and raises
-:class:`StageFailed` with the failed stage's log tail.
+:class:`StageFailed` with the failed stage's log tail. SIGINT / SIGTERM are forwarded to the running
+stages' process groups; they are waited for, stamped ``interrupted`` and :class:`Interrupted` is raised.
 """
 from __future__ import annotations
 
@@ -20,12 +23,13 @@ import os
 import os.path as osp
 import queue
 import re
+import signal
 import subprocess
 import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from ..fileio import atomic_write_json
@@ -50,7 +54,8 @@ class Stage:
     cmd: Sequence[str | os.PathLike]
     out: Path  # folder of stage.log / stage.json
     done: Path  # the file the stage must produce
-    deps: tuple[str, ...] = ()  # names of stages that must finish first
+    deps: tuple[str, ...] = ()  # names of stages that must finish first (their done files are read)
+    inputs: tuple[Path, ...] = ()  # what else it reads (data set folders, files no stage of the plan makes)
     wall_s: float | None = None  # set when run or skipped
     skipped: bool = False
 
@@ -64,6 +69,69 @@ class StageFailed(RuntimeError):
             tail = ''.join(log.read_text(errors='replace').splitlines(keepends=True)[-25:])
         super().__init__(f'{tail}\n[{stage.name}] {message}' + (f'; full log: {log}' if log else ''))
         self.stage = stage
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM stopped the run; ``stages``: the stages stopped before finishing."""
+
+    def __init__(self, signum: int, stages: Sequence[str] = ()) -> None:
+        self.signum, self.stages = signum, tuple(stages)
+        self.exit_status = 128 + signum
+        stopped = f'; stopped {", ".join(self.stages)} (not done: a rerun restarts them)'
+        super().__init__(f'interrupted by {signal.Signals(signum).name}' + (stopped if self.stages else ''))
+
+
+class _StageInterrupted(Exception):
+    """A stage stopped by a forwarded signal (internal to :func:`run_stages`)."""
+
+
+class _Children:
+    """The stage processes running now, each the leader of its own process group, and the first signal that
+    interrupted the run. A re-entrant lock: the signal handler runs on the main thread, which may hold it."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.live: set[subprocess.Popen] = set()
+        self.signum: int | None = None
+        self.since = 0.0
+
+    def start(self, cmd: Sequence[str], **kwargs) -> subprocess.Popen:
+        """Popen ``cmd`` in a new session (its own process group); refused once interrupted."""
+        with self.lock:
+            if self.signum is not None:
+                raise _StageInterrupted
+            proc = subprocess.Popen(cmd, start_new_session=True, stdin=subprocess.DEVNULL, **kwargs)
+            self.live.add(proc)
+            return proc
+
+    def finished(self, proc: subprocess.Popen) -> None:
+        with self.lock:
+            self.live.discard(proc)
+
+    def send(self, signum: int) -> None:
+        """``signum`` to every running stage's process group (its trainer and data loader workers)."""
+        with self.lock:
+            for proc in self.live:
+                _killpg(proc.pid, signum)
+
+    def interrupt(self, signum: int, frame=None) -> None:
+        """Signal handler: the first SIGINT / SIGTERM is forwarded, a second one kills (SIGKILL)."""
+        with self.lock:
+            first = self.signum is None
+            if first:
+                self.signum, self.since = signum, time.time()
+            self.send(signum if first else signal.SIGKILL)
+
+
+def _killpg(pgid: int, signum: int) -> None:
+    try:
+        os.killpg(pgid, signum)
+    except (ProcessLookupError, PermissionError):  # the group is gone
+        pass
+
+
+_CHILDREN = _Children()
+GRACE_S = 10.0  # after a forwarded signal, stages still running this long are killed (SIGKILL)
 
 
 def merged_config(config: str | Path, options: Sequence[str] = ()):
@@ -124,51 +192,134 @@ def progress_line(name: str, line: str, t0: float) -> str | None:
     return None
 
 
-def stage_is_done(stage: Stage, fingerprint: str | None) -> dict | None:
-    """The stamp of a finished stage with the same command and config, or None."""
-    stamp = stage.out / 'stage.json'
-    if not (stamp.exists() and stage.done.exists()):
+def read_stamp(path: Path) -> dict | None:
+    """A stamp (``stage.json``, the data set's ``<data>.json``), or None when missing or unreadable (a
+    truncated file: one warning line naming it; the stage reruns)."""
+    try:
+        rec = json.loads(Path(path).read_text())
+    except FileNotFoundError:
         return None
-    rec = json.loads(stamp.read_text())
-    same = rec.get('cmd') == [str(c) for c in stage.cmd] and rec.get('config_sha1') == fingerprint
-    return rec if same else None
+    except (OSError, ValueError) as e:
+        echo(f'warning: {path}: unreadable stamp ({type(e).__name__}: {e}); treated as not done')
+        return None
+    if not isinstance(rec, dict):
+        echo(f'warning: {path}: not a stamp (a JSON {type(rec).__name__}); treated as not done')
+        return None
+    return rec
 
 
-def run_stage(stage: Stage, force: bool = False, env: dict | None = None) -> float:
-    """Run one stage (or skip it when done before, unless ``force``); its wall time (recorded when skipped).
-    Raises :class:`StageFailed`."""
+def file_sha1(path: str | os.PathLike) -> str | None:
+    """SHA-1 of a file's bytes, or None when it is missing."""
+    h = hashlib.sha1()
+    try:
+        with open(path, 'rb') as f:
+            for block in iter(lambda: f.read(1 << 20), b''):
+                h.update(block)
+    except FileNotFoundError:
+        return None
+    return h.hexdigest()
+
+
+def input_fingerprint(path: str | os.PathLike) -> str | None:
+    """SHA-1 of what a stage reads at ``path``: a file's bytes; for a FreiHAND-format folder its annotation
+    files (xyz, K, scale of both splits) and the synthetic set's marker (the render settings, which also fix
+    the images); None when missing."""
+    from ..freihand import SPLITS, annotation_file
+    from ..synthetic.writer import MARKER
+
+    path = Path(path)
+    if not path.is_dir():
+        return file_sha1(path)
+    files = [path / MARKER, *(Path(annotation_file(path, split, field))
+                              for split in SPLITS for field in ('xyz', 'K', 'scale'))]
+    h = hashlib.sha1()
+    for f in files:
+        h.update(f'{f.name} {file_sha1(f)}\n'.encode())
+    return h.hexdigest()
+
+
+def stage_key(stage: Stage, upstream: Mapping[str, Path] | None = None) -> dict:
+    """What a stage's result depends on: its command, the resolved config's fingerprint, the fingerprint of
+    each of its ``inputs`` and the SHA-1 of each upstream stage's ``done`` file (``upstream``: name ->
+    path)."""
     cmd = [str(c) for c in stage.cmd]
-    fingerprint = config_fingerprint(cmd)
-    rec = None if force else stage_is_done(stage, fingerprint)
-    if rec is not None:
-        echo(f'[{stage.name}] done before ({rec["wall_s"]:.0f} s), skipped; --force reruns it')
-        stage.wall_s, stage.skipped = rec['wall_s'], True
-        return rec['wall_s']
-    stage.out.mkdir(parents=True, exist_ok=True)
+    return dict(cmd=cmd, config_sha1=config_fingerprint(cmd),
+                inputs={str(p): input_fingerprint(p) for p in stage.inputs},
+                upstream={name: file_sha1(p) for name, p in (upstream or {}).items()})
+
+
+def rerun_reason(stage: Stage, key: dict) -> str | None:
+    """Why ``stage`` must run (a few words), or None when its stamp records ``key`` and its output exists."""
+    rec = read_stamp(stage.out / 'stage.json')
+    if rec is None:
+        return 'unreadable stamp' if (stage.out / 'stage.json').exists() else 'not run before'
+    if rec.get('status', 'done') != 'done':
+        return f'{rec["status"]} before'
+    if not stage.done.exists():
+        return f'{stage.done} missing'
+    if rec.get('cmd') != key['cmd']:
+        return 'command changed'
+    if rec.get('config_sha1') != key['config_sha1']:
+        return 'config changed'
+    for field, what in (('inputs', 'input'), ('upstream', 'output of')):
+        old = rec.get(field) or {}
+        changed = [k for k, v in key[field].items() if old.get(k) != v]
+        if changed:
+            return f'{what} {", ".join(changed)} changed'
+    return None
+
+
+def run_stage(stage: Stage, force: bool = False, env: dict | None = None,
+              upstream: Mapping[str, Path] | None = None) -> float:
+    """Run one stage (or skip it when done before with the same :func:`stage_key`, unless ``force``); its
+    wall time (recorded when skipped). ``upstream``: the ``done`` file of each stage it depends on. Raises
+    :class:`StageFailed`."""
+    key = stage_key(stage, upstream)
     stamp = stage.out / 'stage.json'
+    reason = 'forced' if force else rerun_reason(stage, key)
+    if reason is None:
+        wall = read_stamp(stamp).get('wall_s', 0.0)
+        echo(f'[{stage.name}] done before ({wall:.0f} s), skipped; --force reruns it')
+        stage.wall_s, stage.skipped = wall, True
+        return wall
+    stage.out.mkdir(parents=True, exist_ok=True)
     if stamp.exists():
+        echo(f'[{stage.name}] rerun: {reason}')
         stamp.unlink()
+    cmd = key['cmd']
     shown = ' '.join(osp.relpath(c, ROOT) if c.startswith(str(ROOT)) else c for c in cmd)
     echo(f'[{stage.name}] {shown}')
     log_path = stage.out / 'stage.log'
     t0 = time.time()
-    with open(log_path, 'w') as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env if env is not None else stage_env(),
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
-        for line in proc.stdout:
-            log.write(line)
-            shown = progress_line(stage.name, line, t0)
-            if shown:
-                echo(shown)
-        rc = proc.wait()
-    wall = time.time() - t0
+    with open(log_path, 'w', buffering=1) as log:  # line-buffered: the log is whole whenever the run stops
+        proc = _CHILDREN.start(cmd, cwd=ROOT, env=env if env is not None else stage_env(),
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+        try:
+            for line in proc.stdout:
+                log.write(line)
+                shown = progress_line(stage.name, line, t0)
+                if shown and _CHILDREN.signum is None:  # after a signal: its traceback is in the log only
+                    echo(shown)
+            rc = proc.wait()
+        finally:
+            _CHILDREN.finished(proc)
+        wall = time.time() - t0
+        signum = _CHILDREN.signum
+        if signum is not None and not (rc == 0 and stage.done.exists()):
+            _killpg(proc.pid, signal.SIGKILL)  # whatever of its group outlived the leader
+            name = signal.Signals(signum).name
+            log.write(f'\n# interrupted by {name} after {wall:.0f} s (exit status {rc}); not done, a rerun '
+                      'restarts this stage\n')
+            atomic_write_json(stamp, dict(status='interrupted', signal=name, **key, wall_s=wall))
+            echo(f'[{stage.name}] interrupted after {wall:.0f} s; log: {log_path}')
+            raise _StageInterrupted
     if rc != 0 or not stage.done.exists():
         raise StageFailed(stage, f'failed (exit status {rc}, expected {stage.done})', log_path)
     text = log_path.read_text(errors='replace')
     if any(bad in text for bad in BAD_LOAD):
         raise StageFailed(stage, 'the pretrained backbone did not load cleanly (missing/unexpected keys)',
                           log_path)
-    atomic_write_json(stamp, dict(cmd=cmd, config_sha1=fingerprint, wall_s=wall))
+    atomic_write_json(stamp, dict(status='done', **key, wall_s=wall))
     stage.wall_s = wall
     echo(f'[{stage.name}] finished in {wall:.0f} s')
     return wall
@@ -194,52 +345,78 @@ def run_stages(stages: Sequence[Stage], jobs: int = 2, force: bool = False, env:
                runner: Callable[..., float] = run_stage) -> dict[str, float]:
     """Run ``stages`` (topologically ordered), at most ``jobs`` at once, each once its ``deps`` finished;
     launch order follows the list. Returns the wall time per stage name. On a failure: launch nothing more,
-    wait for the running stages, raise :class:`StageFailed` of the first failure (the others are echoed)."""
+    wait for the running stages, raise :class:`StageFailed` of the first failure (the others are echoed).
+    On SIGINT / SIGTERM (when called from the main thread): forward it to the running stages, launch nothing
+    more, wait for them (SIGKILL after :data:`GRACE_S` or a second signal), raise :class:`Interrupted`."""
     if jobs < 1:
         raise ValueError(f'jobs must be >= 1, got {jobs}')
     check_graph(stages)
+    by_name = {s.name: s for s in stages}
     pending = list(stages)
     finished: set[str] = set()
     running: dict[str, threading.Thread] = {}
     results: queue.Queue = queue.Queue()
     walls: dict[str, float] = {}
     failures: list[StageFailed] = []
+    stopped: list[str] = []
 
     def work(stage: Stage) -> None:
         try:
-            results.put((stage, runner(stage, force=force, env=env), None))
-        except StageFailed as e:
+            upstream = {d: by_name[d].done for d in stage.deps}
+            results.put((stage, runner(stage, force=force, env=env, upstream=upstream), None))
+        except (StageFailed, _StageInterrupted) as e:
             results.put((stage, None, e))
         except Exception as e:  # noqa: BLE001 - a bug in a stage runner is a failure of that stage
             tb = ''.join(traceback.format_exception(e)[-6:])
             results.put((stage, None, StageFailed(stage, f'{tb}{type(e).__name__}: {e}')))
 
-    while pending or running:
-        if not failures:
-            for stage in list(pending):
-                if len(running) >= jobs:
-                    break
-                if all(d in finished for d in stage.deps):
-                    pending.remove(stage)
-                    t = threading.Thread(target=work, args=(stage,), name=stage.name, daemon=True)
-                    running[stage.name] = t
-                    t.start()
-        if not running:
-            break  # failed: nothing left running; or nothing can start (cannot happen after check_graph)
-        stage, wall, err = results.get()
-        running.pop(stage.name).join()
-        if err is None:
-            finished.add(stage.name)
-            walls[stage.name] = wall
-        else:
-            failures.append(err)
-            if running:
-                echo(f'[{stage.name}] FAILED; waiting for {", ".join(running)} to finish, launching nothing more')
+    _CHILDREN.signum = None
+    handled = (signal.SIGINT, signal.SIGTERM)
+    main = threading.current_thread() is threading.main_thread()
+    previous = {s: signal.signal(s, _CHILDREN.interrupt) for s in handled} if main else {}
+    killed = False
+    try:
+        while pending or running:
+            if not failures and _CHILDREN.signum is None:
+                for stage in list(pending):
+                    if len(running) >= jobs:
+                        break
+                    if all(d in finished for d in stage.deps):
+                        pending.remove(stage)
+                        t = threading.Thread(target=work, args=(stage,), name=stage.name, daemon=True)
+                        running[stage.name] = t
+                        t.start()
+            if not running:
+                break  # failed or interrupted, nothing left running (or nothing can start: not after check_graph)
+            try:
+                stage, wall, err = results.get(timeout=0.5)
+            except queue.Empty:
+                if _CHILDREN.signum is not None and not killed and time.time() - _CHILDREN.since > GRACE_S:
+                    echo(f'still running {GRACE_S:.0f} s after the signal: killing {", ".join(running)}')
+                    _CHILDREN.send(signal.SIGKILL)
+                    killed = True
+                continue
+            running.pop(stage.name).join()
+            if err is None:
+                finished.add(stage.name)
+                walls[stage.name] = wall
+            elif isinstance(err, _StageInterrupted):
+                stopped.append(stage.name)
+            else:
+                failures.append(err)
+                if running and _CHILDREN.signum is None:
+                    echo(f'[{stage.name}] FAILED; waiting for {", ".join(running)} to finish, launching nothing '
+                         'more')
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    signum = _CHILDREN.signum
+    for later in failures[0 if signum is not None else 1:]:
+        echo(f'also failed: {later.stage.name}')
+    if pending:
+        echo(f'not run: {", ".join(s.name for s in pending)}')
+    if signum is not None:
+        raise Interrupted(signum, [s.name for s in stages if s.name in stopped])
     if failures:
-        for later in failures[1:]:
-            echo(f'also failed: {later.stage.name}')
-        not_run = [s.name for s in pending]
-        if not_run:
-            echo(f'not run: {", ".join(not_run)}')
         raise failures[0]
     return walls

@@ -9,8 +9,8 @@ from mmpose.datasets.datasets.base import BaseCocoStyleDataset
 from mmpose.registry import DATASETS
 
 from peclr_mm.fileio import FreiHandFormatError
-from peclr_mm.freihand import VERSIONS as FREIHAND_VERSIONS
 from peclr_mm.freihand import (
+    IMAGE_NAME,
     annotation_file,
     check_images,
     check_versions,
@@ -20,6 +20,7 @@ from peclr_mm.freihand import (
     read_annotations,
     split_layout,
 )
+from peclr_mm.freihand import VERSIONS as FREIHAND_VERSIONS
 from peclr_mm.geometry import NUM_JOINTS, SKELETON, project
 
 _NAMES = ['wrist'] + [f'{finger}{j}' for finger in ('thumb', 'forefinger', 'middle_finger', 'ring_finger',
@@ -78,8 +79,8 @@ class FreiHand3DDataset(BaseCocoStyleDataset):
         seed (int): seed of the label-fraction subset.
         bbox_mode (str): ``'image'`` (the whole ``image_size`` image, as mmpose's 2-D FreiHAND: fair
             at test time) or ``'keypoints'`` (tight box of the projected joints).
-        image_size (tuple, optional): ``(w, h)`` of the images; None (default) reads it from the split's
-            first image. Given, it must match the files.
+        image_size (tuple, optional): ``(w, h)`` of the images; None (default) reads it from the files
+            (every image's header: they must share one size). Given, it must match the files.
         pipeline (list[dict | Callable], optional): data pipeline, as mmengine's ``BaseDataset``.
         test_mode (bool): as mmengine's ``BaseDataset``. Defaults to False.
         metainfo (dict, optional): meta information, as mmengine's ``BaseDataset``.
@@ -88,9 +89,10 @@ class FreiHand3DDataset(BaseCocoStyleDataset):
         lazy_init (bool): as mmengine's ``BaseDataset``. Defaults to False.
         max_refetch (int): as mmengine's ``BaseDataset``. Defaults to 1000.
 
-    Every file is validated on load by :mod:`peclr_mm.freihand` (lengths of xyz/K/scale and images agree,
-    shapes 21x3 / 3x3 / scalar, finite values, invertible K with the principal point in the image, positive
-    depth and scale; implausible scales and hands outside the image are warned about); a failure raises
+    Every file is validated on load by :mod:`peclr_mm.freihand` (images named ``%08d.jpg`` and of one size,
+    lengths of xyz/K/scale and images agree, shapes 21x3 / 3x3 / scalar, finite values, invertible upper
+    triangular K with the principal point in the image, positive depth and scale; implausible scales and
+    hands outside the image are warned about); a failure raises
     :class:`~peclr_mm.fileio.FreiHandFormatError` naming the file, the field and the sample index.
     """
 
@@ -159,7 +161,8 @@ class FreiHand3DDataset(BaseCocoStyleDataset):
         layout = split_layout(root, 'evaluation' if self.split == 'test' else 'training')
         present = image_ids_on_disk(layout.rgb_dir)
         if not present:
-            raise FreiHandFormatError(f'{layout.rgb_dir}: no images')
+            raise FreiHandFormatError(f'{layout.rgb_dir}: empty: no FreiHAND images ({IMAGE_NAME}) in this '
+                                      'folder')
         size = image_size(layout, present)
         if self.image_size is not None and tuple(self.image_size) != size:
             raise FreiHandFormatError(f'{layout.rgb_dir}: images are {size[0]}x{size[1]} but image_size='

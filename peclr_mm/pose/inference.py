@@ -2,15 +2,17 @@
 (:func:`inference_hand25d`), or every image of a file, folder or video written as pictures and JSON
 (:func:`infer_to_folder`, the core of ``tools/infer.py``).
 
-    >>> from mmpose.apis import init_model
-    >>> from peclr_mm.pose import inference_hand25d
-    >>> model = init_model('configs/freihand3d/td-reg25d_res50_8xb64-100e_freihand3d-224x224.py',
-    ...                    'work_dirs/.../epoch_100.pth', device='cpu')
+    >>> from peclr_mm.pose.inference import inference_hand25d, init_hand25d_model
+    >>> model = init_hand25d_model('configs/freihand3d/td-reg25d_res50_8xb64-100e_freihand3d-224x224.py',
+    ...                            'work_dirs/.../epoch_100.pth', device='cpu')
     >>> hands = inference_hand25d(model, 'hand.jpg', K=(fx, fy, cx, cy), bone_length=0.03)
     >>> hands[0]['keypoints_3d']  # (21, 3) metres, camera frame ('frame' == 'camera')
 
 The model is mmpose's ``init_model`` output (any config whose test pipeline ends with
 :class:`TopdownAffine3D` + :class:`PackHand3DInputs` and whose head is a :class:`Regression25DHead`).
+:func:`init_hand25d_model` builds it and loads every weight strictly: mmpose's ``init_model`` only warns
+when a checkpoint lacks the head (a pretraining checkpoint) or is of another width or depth, and the model
+then predicts from random weights.
 Each box is cropped like a FreiHAND image (the config's test pipeline: ``GetBBoxCenterScale`` with its
 padding, then the affine warp to the input size) and decoded with the camera carried into the crop.
 
@@ -36,10 +38,91 @@ from mmengine.dataset import Compose, pseudo_collate
 from mmengine.registry import init_default_scope
 
 from peclr_mm.geometry import SKELETON, as_intrinsics
-from peclr_mm.inference_inputs import InputError, intrinsics_for, open_inputs
+from peclr_mm.inference_inputs import OUTPUT_SUFFIXES, InputError, check_outputs, intrinsics_for, open_inputs
 from peclr_mm.pose.regression25d_head import Regression25DHead
 
 FINGER_COLORS = ('#ff8000', '#ff99ff', '#66b2ff', '#ff3333', '#00c000')  # thumb .. little, as mmpose's
+
+
+class CheckpointMismatchError(ValueError):
+    """A checkpoint whose weights do not fit the model (no head, keys missing or left over, other shapes):
+    the message is one line naming the checkpoint and the first offending key."""
+
+
+def load_weights_strict(model: torch.nn.Module, checkpoint: str) -> dict:
+    """Load ``checkpoint`` into ``model`` only if it holds exactly the model's weights, with their shapes.
+
+    Args:
+        model: the built model.
+        checkpoint: a checkpoint file or URL (any mmengine scheme; read weights-only, see
+            :mod:`peclr_mm.checkpoint`), an mmengine checkpoint (``state_dict``) or a bare state dict.
+
+    Returns:
+        dict: the checkpoint's ``meta`` (empty when it has none).
+
+    Raises:
+        CheckpointMismatchError: no ``head.*`` weights while the model has a head (a pretraining or an
+            exported-backbone checkpoint), a size mismatch, or keys missing from the checkpoint or absent
+            from the model (another depth or head): one line naming the checkpoint and the first key.
+        ValueError: a checkpoint that is not a dict of tensors (:func:`~peclr_mm.checkpoint.state_dict_of`).
+    """
+    from mmengine.runner import CheckpointLoader
+
+    from peclr_mm.checkpoint import state_dict_of
+    ckpt = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
+    if not isinstance(ckpt, dict):
+        raise CheckpointMismatchError(f'{checkpoint}: expected a dict checkpoint (state_dict), got '
+                                      f'{type(ckpt).__name__}')
+    weights = state_dict_of(ckpt, checkpoint)
+    own = model.state_dict()
+    config = getattr(getattr(model, 'cfg', None), 'filename', None) or 'the config'
+    if any(k.startswith('head.') for k in own) and not any(k.startswith('head.') for k in weights):
+        groups = ', '.join(sorted({k.split('.', 1)[0] + '.' for k in weights}))
+        raise CheckpointMismatchError(f'{checkpoint}: no head weights (keys under {groups}): a '
+                                      'pretraining checkpoint? export its backbone (tools/export_backbone.py) '
+                                      'and fine-tune it first')
+    shapes = [(k, tuple(weights[k].shape), tuple(v.shape)) for k, v in own.items()
+              if k in weights and weights[k].shape != v.shape]
+    if shapes:
+        key, theirs, ours = shapes[0]
+        more = f' (and {len(shapes) - 1} more weights)' if len(shapes) > 1 else ''
+        raise CheckpointMismatchError(f'{checkpoint}: size mismatch for {key}: checkpoint {theirs} vs model '
+                                      f'{ours}{more}: trained with another width or depth than {config}?')
+    missing = [k for k in own if k not in weights]
+    unexpected = [k for k in weights if k not in own]
+    if missing or unexpected:
+        parts = [f'{len(missing)} model weight(s) missing (e.g. {missing[0]})'] if missing else []
+        if unexpected:
+            parts.append(f'{len(unexpected)} weight(s) not in the model (e.g. {unexpected[0]})')
+        raise CheckpointMismatchError(f'{checkpoint}: {" and ".join(parts)}: trained with another depth or '
+                                      f'head than {config}?')
+    model.load_state_dict(weights, strict=True)
+    meta = ckpt.get('meta')
+    return meta if isinstance(meta, dict) else {}
+
+
+def init_hand25d_model(config: str | os.PathLike, checkpoint: str | None, device: str = 'cpu',
+                       cfg_options: dict | None = None) -> torch.nn.Module:
+    """mmpose's ``init_model`` with :func:`load_weights_strict`: a checkpoint that does not fit the config
+    is an error, never a model with random weights.
+
+    Args:
+        config: the model's config file.
+        checkpoint: its fine-tuned checkpoint; None: random weights (tests, smoke runs).
+        device: torch device.
+        cfg_options: config overrides, as ``init_model``'s.
+
+    Returns:
+        The model in eval mode on ``device``; ``dataset_meta`` from the checkpoint when it holds one, else
+        from the config (as ``init_model``).
+    """
+    from mmpose.apis import init_model
+    model = init_model(str(config), None, device='cpu', cfg_options=cfg_options)
+    if checkpoint is not None:
+        meta = load_weights_strict(model, checkpoint)
+        if meta.get('dataset_meta'):
+            model.dataset_meta = meta['dataset_meta']
+    return model.to(device).eval()
 
 
 def _load_image(img: str | os.PathLike | np.ndarray) -> tuple[np.ndarray, str | None]:
@@ -76,7 +159,7 @@ def inference_hand25d(model: torch.nn.Module, img: str | os.PathLike | np.ndarra
     """2-D and 3-D hand joints of every box of one image.
 
     Args:
-        model: a top-down pose estimator with a :class:`Regression25DHead` (``mmpose.apis.init_model``).
+        model: a top-down pose estimator with a :class:`Regression25DHead` (:func:`init_hand25d_model`).
         img: image file, or (H, W, 3) BGR uint8 array (as ``mmcv.imread``).
         bbox: one ``(x1, y1, x2, y2)`` box or (N, 4) boxes in image pixels; None: the whole image.
         K: the image's intrinsics, 3 x 3 or ``(fx, fy, cx, cy)`` in pixels; None: PeCLR's default K on
@@ -225,19 +308,23 @@ def infer_to_folder(model: torch.nn.Module, source: str | os.PathLike, out: str 
                     K: np.ndarray | Dict[str, np.ndarray] | None = None,
                     bbox: Sequence | np.ndarray | None = None, bone_length: float | None = None,
                     every: int = 1, config: str | None = None, checkpoint: str | None = None,
-                    inputs: Iterator | None = None) -> int:
+                    inputs: Iterator | None = None, overwrite: bool = False) -> int:
     """:func:`inference_hand25d` on every image of a file, folder or video; a picture and a JSON per image.
 
-    For each image, ``out/<stem>.png`` (:func:`draw_hand25d`) and ``out/<stem>.json`` are written
-    atomically. The JSON holds ``image`` (its path, or the video's), ``frame_index`` (video frames, else
-    None), ``config``, ``checkpoint``, ``units``, ``joint_names`` (the model's ``keypoint_id2name``) and
-    ``hands`` (:func:`hands_to_json`).
+    For each image, ``out/<name>.png`` (:func:`draw_hand25d`) and ``out/<name>.json`` are written
+    atomically, ``<name>`` being the image's full file name (``hand.jpg`` -> ``hand.jpg.png``,
+    ``hand.jpg.json``; frame ``i`` of ``clip.mp4`` -> ``clip.mp4_<i:06d>.png``), so that two inputs never
+    share an output. ``out`` may not be, or contain, the input's folder, nor (for a folder input) lie
+    inside it; an output file that already exists is replaced only with ``overwrite``
+    (:func:`~peclr_mm.inference_inputs.check_outputs`). The JSON holds ``image`` (its path, or the
+    video's), ``frame_index`` (video frames, else None), ``config``, ``checkpoint``, ``units``,
+    ``joint_names`` (the model's ``keypoint_id2name``) and ``hands`` (:func:`hands_to_json`).
 
     Args:
-        model: a top-down pose estimator with a :class:`Regression25DHead` (``mmpose.apis.init_model``).
+        model: a top-down pose estimator with a :class:`Regression25DHead` (:func:`init_hand25d_model`).
         source: an image, a folder of images or a video (see
             :func:`~peclr_mm.inference_inputs.iter_inputs`).
-        out: output folder (created).
+        out: output folder (created), outside the input's folder.
         K: None (PeCLR's default camera, root-relative joints), one 3 x 3 / ``(fx, fy, cx, cy)`` for
             every image in pixels, or a mapping from file names to (3, 3) matrices
             (:func:`~peclr_mm.inference_inputs.parse_K`).
@@ -248,12 +335,14 @@ def infer_to_folder(model: torch.nn.Module, source: str | os.PathLike, out: str 
         checkpoint: the model's checkpoint file, recorded in the JSON.
         inputs: :func:`~peclr_mm.inference_inputs.open_inputs` of ``source`` when already opened
             (to report input errors before building the model); None: opened here.
+        overwrite: replace output files that exist already; False: refuse before the first image.
 
     Returns:
         int: the number of images written.
 
     Raises:
-        InputError: a bad source, an unreadable image, no K for a file in a mapping ``K``.
+        InputError: a bad source, an unreadable image, no K for a file in a mapping ``K``, an ``out`` at
+            the input's place, an existing output file without ``overwrite``.
         ValueError: a bad box or bone length.
     """
     import mmcv
@@ -262,10 +351,11 @@ def infer_to_folder(model: torch.nn.Module, source: str | os.PathLike, out: str 
     source, out = Path(source), Path(out)
     if inputs is None:
         inputs = open_inputs(source, every)
+    check_outputs(source, out, overwrite)
     out.mkdir(parents=True, exist_ok=True)
     names = model.dataset_meta.get('keypoint_id2name') if model.dataset_meta else None
     count = 0
-    for stem, name, frame in inputs:
+    for out_name, name, frame in inputs:
         img_file = None if frame is not None else (source / name if source.is_dir() else source)
         image = frame if frame is not None else mmcv.imread(str(img_file))
         if image is None:
@@ -278,9 +368,15 @@ def infer_to_folder(model: torch.nn.Module, source: str | os.PathLike, out: str 
                       hands=hands_to_json(hands))
         title = name
         if frame is not None:
-            record['frame_index'] = int(stem.rsplit('_', 1)[1])
+            record['frame_index'] = int(out_name.rsplit('_', 1)[1])
             title += f' frame {record["frame_index"]}'
-        save_figure(draw_hand25d(image, hands, title=title), out / f'{stem}.png')
-        atomic_write_json(out / f'{stem}.json', record)
+        figure, json_file = (out / f'{out_name}{suffix}' for suffix in OUTPUT_SUFFIXES)
+        if not overwrite:  # also a file made by someone else since check_outputs
+            for path in (figure, json_file):
+                if path.exists():
+                    raise InputError(f'{path}: exists (not written by this run); pass overwrite=True '
+                                     '(--overwrite) to replace it')
+        save_figure(draw_hand25d(image, hands, title=title), figure)
+        atomic_write_json(json_file, record)
         count += 1
     return count

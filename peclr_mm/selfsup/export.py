@@ -1,4 +1,5 @@
-"""Backbone export: pretraining checkpoints and the official PeCLR release -> mmpose-loadable weights.
+"""Backbone export: any mmengine checkpoint with a ``backbone.*`` (pretraining, a fine-tuned mmpose model) and the
+official PeCLR release -> mmpose-loadable weights.
 
 Output format: ``{'state_dict': {'backbone.<name>': tensor}, 'meta': {...}}`` with plain tensors and strings
 only, so torch's default ``weights_only=True`` loading accepts it, and mmpose's
@@ -17,24 +18,51 @@ import torch
 from peclr_mm.checkpoint import (
     PREFIX,
     UnsafeCheckpointError,
-    extract_backbone,
     load_checkpoint_safe,
+    split_backbone,
     state_dict_of,
 )
 from peclr_mm.fileio import atomic_write
 
-# torchvision ResNet: blocks in layer1..4 -> depth (mmpretrain/mmpose ResNet use the same parameter names).
-_RESNET_DEPTHS = {(2, 2, 2, 2): 18, (3, 4, 6, 3): 34, (3, 8, 36, 3): 152, (3, 4, 23, 3): 101}
+# torchvision ResNet: (block type, blocks in layer1..4) -> depth (mmpretrain/mmpose ResNet use the same names).
+_RESNET_DEPTHS = {('BasicBlock', (2, 2, 2, 2)): 18, ('BasicBlock', (3, 4, 6, 3)): 34,
+                  ('Bottleneck', (3, 4, 6, 3)): 50, ('Bottleneck', (3, 4, 23, 3)): 101,
+                  ('Bottleneck', (3, 8, 36, 3)): 152}
 
 
-def resnet_depth(sd: Dict[str, torch.Tensor]) -> int:
-    """Depth of a torchvision-named ResNet state_dict, from its block counts and block type."""
+def _shape(t: torch.Tensor | torch.Size) -> tuple:
+    """A tensor's (or a size's) shape as a plain tuple, as printed in errors."""
+    return tuple(t.shape if isinstance(t, torch.Tensor) else t)
+
+
+def resnet_depth(sd: Dict[str, torch.Tensor], path: str = 'state_dict') -> int:
+    """Depth of a torchvision-named ResNet state_dict, from its block type (``conv3``: Bottleneck) and block
+    counts per stage; every tensor must then have the name and shape of torchvision's ResNet-<depth> (``fc.*``
+    and ``num_batches_tracked`` may be absent). One-line ``ValueError`` naming ``path`` and what was found."""
+    import torchvision
+
     blocks = tuple(len({k.split('.')[1] for k in sd if k.startswith(f'layer{i}.')}) for i in range(1, 5))
-    if blocks == (3, 4, 6, 3):
-        return 50 if any(k.endswith('conv3.weight') for k in sd) else 34
-    if blocks not in _RESNET_DEPTHS:
-        raise ValueError(f'not a torchvision ResNet state_dict: blocks per stage {blocks}')
-    return _RESNET_DEPTHS[blocks]
+    block = 'Bottleneck' if 'layer1.0.conv3.weight' in sd else 'BasicBlock'
+    depth = _RESNET_DEPTHS.get((block, blocks))
+    if depth is None:
+        raise ValueError(f'{path}: not a torchvision ResNet-18/34/50/101/152 state_dict: {block} blocks per stage '
+                         f'{blocks}')
+    with torch.device('meta'):  # names and shapes only, nothing allocated
+        ref = {k: v.shape for k, v in getattr(torchvision.models, f'resnet{depth}')().state_dict().items()
+               if not k.startswith('fc.')}
+    name = f"torchvision's ResNet-{depth} ({block} blocks {blocks})"
+    missing = [k for k in ref if k not in sd and not k.endswith('num_batches_tracked')]
+    if missing:
+        raise ValueError(f'{path}: {len(missing)} tensors of {name} missing, e.g. "{missing[0]}"')
+    extra = [k for k in sd if k not in ref and not k.startswith('fc.')]
+    if extra:
+        raise ValueError(f'{path}: {len(extra)} tensors that {name} does not have, e.g. "{extra[0]}"')
+    wrong = [k for k in ref if k in sd and _shape(sd[k]) != _shape(ref[k])]
+    if wrong:
+        raise ValueError(f'{path}: {len(wrong)} of {len(ref)} tensors have other shapes than in {name}: first '
+                         f'"{wrong[0]}" is {_shape(sd[wrong[0]])}, ResNet-{depth} has {_shape(ref[wrong[0]])} '
+                         f'(not a plain ResNet-{depth})')
+    return depth
 
 
 def convert_official(path: str, prefix: str = PREFIX) -> Dict[str, torch.Tensor]:
@@ -89,22 +117,27 @@ def check_conversion(converted: Dict[str, torch.Tensor], depth: int, size: int =
 
 
 def export_pretrained(checkpoint: str, out: str, prefix: str = PREFIX) -> str:
-    """``tools/export_backbone.py``: the ``prefix`` tensors of a pretraining checkpoint to ``out``; returns
-    the line to print."""
+    """``tools/export_backbone.py``: the ``prefix`` tensors of any checkpoint (pretraining, a fine-tuned mmpose
+    model, an exported backbone) to ``out``; returns the line to print, naming the key groups left out."""
     check_distinct(checkpoint, out)
-    sd = extract_backbone(checkpoint, prefix)
-    save_atomic(sd, out, meta=dict(source=os.path.basename(checkpoint), prefix=prefix,
-                                   converter='peclr_mm export_backbone'))
-    return f'wrote {len(sd)} tensors to {out}'
+    kept, left = split_backbone(state_dict_of(load_checkpoint_safe(checkpoint), checkpoint), checkpoint, prefix)
+    left_out = ', '.join(f'{n} {g}' for g, n in left.items())
+    save_atomic(kept, out, meta=dict(source=os.path.basename(checkpoint), prefix=prefix, left_out=left_out,
+                                     converter='peclr_mm export_backbone'))
+    return f'wrote {len(kept)} {prefix}* tensors to {out}' + (f' (left out: {left_out})' if left_out else '')
 
 
 def convert_release(release: str, out: str, check: bool = True) -> str:
-    """``tools/convert_official_peclr.py``: an official release to ``out``, checked numerically first
-    (:func:`check_conversion`) unless ``check`` is False; returns the line to print."""
+    """``tools/convert_official_peclr.py``: an official release to ``out``; its depth and layout are read from
+    the weights (:func:`resnet_depth`), then checked numerically (:func:`check_conversion`) unless ``check``
+    is False; returns the line to print."""
     check_distinct(release, out)
     sd = convert_official(release)
-    depth = resnet_depth({k[len(PREFIX):]: v for k, v in sd.items()})
-    msg = f', max |diff| vs torchvision {check_conversion(sd, depth):.2e}' if check else ''
+    depth = resnet_depth({k[len(PREFIX):]: v for k, v in sd.items()}, release)
+    try:
+        msg = f', max |diff| vs torchvision {check_conversion(sd, depth):.2e}' if check else ''
+    except RuntimeError as err:
+        raise ValueError(f'{release}: {str(err).splitlines()[0]}') from None
     save_atomic(sd, out, meta=dict(source=os.path.basename(release), depth=str(depth),
                                    converter='peclr_mm convert_official_peclr'))
     return f'wrote ResNet-{depth} backbone ({len(sd)} tensors) to {out}{msg}'

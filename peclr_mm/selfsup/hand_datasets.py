@@ -72,7 +72,7 @@ class _HandImages(BaseDataset):
 
     def _check_nonempty(self, data_list: List[dict], what: str) -> List[dict]:
         if not data_list:
-            raise ValueError(f'{self.__class__.__name__}: no images found in {what}')
+            raise ValueError(f'{self.__class__.__name__}: empty dataset: no images found in {what}')
         return data_list
 
 
@@ -87,7 +87,8 @@ class FreiHandImages(_HandImages):
     The hand box (``bbox``): ``'keypoints'`` is the tight box of the joints projected with K, as the
     official loader crops training samples (``F_DB`` keeps their labels for the crop); ``'pseudo'`` is the
     release's centred pseudo box of half-size ``bbox_scale * image_size / 2``, which it uses only where no
-    labels exist (the evaluation split). ``'auto'`` (default) takes ``'keypoints'`` when both
+    labels exist (the evaluation split); ``image_size`` is the side of the (square) images, read from the
+    files (224 for the release). ``'auto'`` (default) takes ``'keypoints'`` when both
     ``training_xyz.json`` and ``training_K.json`` exist, else ``'pseudo'``.
 
     ``hand_keypoints`` (float32 (21, 2), source pixels, the same for the 4 versions of a sample) follows the
@@ -103,7 +104,8 @@ class FreiHandImages(_HandImages):
         versions (Sequence[str]): subset of ``('gs', 'hom', 'sample', 'auto')``.
         pipeline (Sequence[dict]): data pipeline.
         indices (int | Sequence[int], optional): keep only these items (mmengine semantics).
-        image_size (int): FreiHAND image side. Defaults to 224.
+        image_size (int, optional): side of the square images, for the pseudo box; None (default) reads
+            it from the files (every image's header: they must share one size). Given, it must match them.
         bbox (str): ``'auto'``, ``'keypoints'`` or ``'pseudo'`` (see above).
         bbox_scale (float): official pseudo-box scale (``BOUND_BOX_SCALE``). Defaults to 0.33.
     """
@@ -111,7 +113,7 @@ class FreiHandImages(_HandImages):
     BBOX_MODES = ('auto', 'keypoints', 'pseudo')
 
     def __init__(self, data_root: str, versions: Sequence[str] = FREIHAND_VERSIONS, pipeline: Sequence = (),
-                 indices=None, image_size: int = 224, bbox: str = 'auto', bbox_scale: float = 0.33,
+                 indices=None, image_size: int | None = None, bbox: str = 'auto', bbox_scale: float = 0.33,
                  **kwargs) -> None:
         if bbox not in self.BBOX_MODES:
             raise ValueError(f'unknown bbox {bbox!r}; valid: {list(self.BBOX_MODES)}')
@@ -132,9 +134,12 @@ class FreiHandImages(_HandImages):
         if self.bbox == 'keypoints' and len(fields) < 2:
             raise FreiHandFormatError(f"{self.data_root}: bbox='keypoints' needs training_xyz.json and "
                                       'training_K.json')
+        size = image_size(layout, present) if present else None  # every header: one size
+        if self.image_size is not None and size is not None and size != (self.image_size, self.image_size):
+            raise FreiHandFormatError(f'{layout.rgb_dir}: images are {size[0]}x{size[1]} but image_size='
+                                      f'{self.image_size}; leave image_size=None to read it from the files')
         if fields:
-            ann = read_annotations(self.data_root, 'training', image_size(layout, present) if present else None,
-                                   fields)
+            ann = read_annotations(self.data_root, 'training', size, fields)
             n = len(ann[fields[0]])
             check_images(layout, n, present, annotation_file(self.data_root, layout.prefix, fields[0]))
         else:
@@ -144,10 +149,14 @@ class FreiHandImages(_HandImages):
             boxes = keypoint_boxes(uv)
             self._keypoints = uv.astype(np.float32)
         else:
-            half = self.bbox_scale * self.image_size / 2
-            c = (self.image_size - 1) / 2
+            if size[0] != size[1]:
+                raise FreiHandFormatError(f'{layout.rgb_dir}: images are {size[0]}x{size[1]}; the pseudo box '
+                                          "needs square images (FreiHAND's are 224x224)")
+            side = size[0]
+            half = self.bbox_scale * side / 2
+            c = (side - 1) / 2
             boxes = np.tile(np.array([c - half, c - half, c + half, c + half], np.float32), (n, 1))
-            self._keypoints = pseudo_keypoints(self.image_size, self.bbox_scale)
+            self._keypoints = pseudo_keypoints(side, self.bbox_scale)
         data_list = []
         for v in self.versions:
             offset = n * FREIHAND_VERSIONS.index(v)

@@ -164,7 +164,8 @@ def make_synthetic_freihand(out_dir: str | os.PathLike, num_train: int, num_eval
     written to ``<out_dir>.tmp-<pid>`` and renamed to ``out_dir`` at the end; on any error (or Ctrl-C) the
     temporary folder is removed (and those of killed earlier runs, on the next call). An existing non-empty
     ``out_dir`` is refused unless ``overwrite``, and even then unless it holds this function's marker file
-    (``.peclr_mm_synthetic.json``, with the settings): nothing else is ever deleted.
+    (``.peclr_mm_synthetic.json``, with the settings): nothing else is ever deleted. A symbolic link is
+    refused: nothing is written through it.
     """
     num_train = _check_int("num_train", num_train, 1)
     num_eval = _check_int("num_eval", num_eval, 0)
@@ -173,6 +174,9 @@ def make_synthetic_freihand(out_dir: str | os.PathLike, num_train: int, num_eval
     workers = _check_int("workers", workers, 1, 256)
     quality = _check_int("quality", quality, 1, 100)
     out = Path(out_dir).absolute()
+    if out.is_symlink():  # replacing it would swap the link, and its target is not ours to fill or delete
+        raise FileExistsError(f"{out}: a symbolic link (to {os.readlink(out)}); refusing to write through it: "
+                              "give a real folder")
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"{out}: exists and is not a directory")
     if out.is_dir() and any(out.iterdir()):

@@ -255,3 +255,23 @@ def test_report_errors_are_one_line_naming_the_file(tmp_path):
         report_main([str(work)])
     msg = str(exit_.value.code)
     assert '\n' not in msg and f'{results}: malformed JSON' in msg
+
+
+def test_edited_config_reruns_its_stage(tmp_path, capsys):
+    """The same command line, an edited config (or base): the resolved config's fingerprint reruns it."""
+    cfg = tmp_path / 'configs' / 'run.py'
+    cfg.parent.mkdir()
+    (tmp_path / 'configs' / 'base.py').write_text('lr = 0.1\n')
+    cfg.write_text("_base_ = ['./base.py']\nmax_iters = 4\n")
+
+    def plan():
+        s = _stage(tmp_path, 'train')
+        return [Stage(s.name, [*s.cmd, str(cfg)], s.out, s.done), _stage(tmp_path, 'export', deps=['train'])]
+
+    run_stages(plan(), jobs=1)
+    run_stages(plan(), jobs=1)
+    assert _runs(plan()) == dict(train=1, export=1)
+    (tmp_path / 'configs' / 'base.py').write_text('lr = 0.5\n')  # the base, not the file on the command line
+    run_stages(plan(), jobs=1)
+    assert _runs(plan()) == dict(train=2, export=2)
+    assert '[train] rerun: config changed' in capsys.readouterr().out

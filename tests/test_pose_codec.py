@@ -108,6 +108,18 @@ def test_degenerate_prediction_gives_finite_depth():
     assert np.isfinite(out).all()
 
 
+@pytest.mark.parametrize('zn', [2.0, -2.0])
+def test_inconsistent_prediction_gives_the_depth_of_closest_approach(zn):
+    """Relative depths 0 and zn on rays (0, 0, 1), (1, 0, 1): the bone |z d + e| can never be 1 for
+    |zn| > 1; the root is then argmin_z |z d + e| = -(d . e) / |d|^2 = -zn (the release's clamped formula),
+    for b = 2 zn of either sign, in numpy and torch."""
+    rays = np.array([[[0, 0, 1.0], [1, 0, 1.0]]])
+    zrel = np.array([[0.0, zn]])
+    assert np.isclose(root_depth_np(rays, zrel, bone=(0, 1))[0], -zn, atol=1e-3)
+    assert np.isclose(float(root_depth_torch(torch.tensor(rays), torch.tensor(zrel), bone=(0, 1))[0]), -zn,
+                      atol=1e-3)
+
+
 @pytest.mark.parametrize('use_udp', [False, True])
 def test_affine_transform_keeps_camera_consistent(freihand_root, use_udp):
     """RandomFlip + RandomBBoxTransform + TopdownAffine3D (mmpose's warp or its UDP warp): the crop is the

@@ -78,6 +78,8 @@ MUTATIONS = (
     Mutation('refine: closed-form root not detached', 'peclr_mm/pose/regression25d_head.py',
              'root_depth_torch(rays, zrel, self.scale_bone).detach()', 'root_depth_torch(rays, zrel, self.scale_bone)',
              HEAD),
+    Mutation('root depth: no real root evaluated in the cancellation-free form', 'peclr_mm/pose/root_depth.py',
+             'pos = (b <= 0) | (disc <= eps)', 'pos = b <= 0', ('tests/test_pose_codec.py',)),
     Mutation('head: z_loss_weight divides', 'peclr_mm/pose/regression25d_head.py',
              '* self.z_loss_weight)', '/ self.z_loss_weight)', HEAD),
     Mutation('F-score: precision counts distance <= threshold', 'peclr_mm/freihand_eval.py',

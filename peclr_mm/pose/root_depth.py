@@ -8,8 +8,9 @@ the root depth over ``s``. Requiring the reference bone (m, n) to have length 1,
     a = |x_n - x_m|^2,  b = 2 (x_n - x_m) . (zr_n x_n - zr_m x_m),  c = |zr_n x_n - zr_m x_m|^2 - 1,
 
 and we take the larger root (the hand in front of the camera). ``a`` and the discriminant are clamped at
-``eps`` as the official PeCLR model does, so an inconsistent prediction yields the depth of closest
-approach instead of NaN. The root is evaluated in the cancellation-free form, which matters for the
+``eps`` as the official PeCLR model does, so an inconsistent prediction (no real root) yields the depth of
+closest approach ``-b / 2a`` instead of NaN, as the release's ``(-b + sqrt(clamp(disc))) / 2a``. A real root
+with ``b > 0`` is evaluated in the cancellation-free form ``2c / (-b - sqrt(disc))``, which matters for the
 round trip to 1e-6 m. Both a numpy (codec) and a torch (head, differentiable in its inputs) version.
 """
 from __future__ import annotations
@@ -39,10 +40,12 @@ def root_depth_np(rays: np.ndarray, zrel: np.ndarray, bone: tuple[int, int] = SC
     """Scale-normalised root depth. rays: (..., K, 3) ``K^-1 [u, v, 1]``; zrel: (..., K) -> (...)."""
     a, b, c = _quadratic_coeffs(np.asarray(rays, np.float64), np.asarray(zrel, np.float64), bone)
     a = np.maximum(a, eps)
-    sq = np.sqrt(np.maximum(b * b - 4 * a * c, eps))
-    # (-b + sq) / 2a, rewritten as 2c / (-b - sq) where -b + sq would cancel (b > 0)
+    disc = b * b - 4 * a * c
+    sq = np.sqrt(np.maximum(disc, eps))
+    # (-b + sq) / 2a, rewritten as 2c / (-b - sq) where -b + sq would cancel (b > 0); the two agree only for a
+    # real root, so without one (disc <= eps) it stays (-b + sq) / 2a, the closest approach -b / 2a
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(b <= 0, (-b + sq) / (2 * a), 2 * c / (-b - sq))
+        return np.where((b <= 0) | (disc <= eps), (-b + sq) / (2 * a), 2 * c / (-b - sq))
 
 
 def root_depth_torch(rays: torch.Tensor, zrel: torch.Tensor, bone: tuple[int, int] = SCALE_BONE,
@@ -50,8 +53,9 @@ def root_depth_torch(rays: torch.Tensor, zrel: torch.Tensor, bone: tuple[int, in
     """Torch version of :func:`root_depth_np`: rays (B, K, 3), zrel (B, K) -> (B,)."""
     a, b, c = _quadratic_coeffs(rays, zrel, bone)
     a = a.clamp_min(eps)
-    sq = (b * b - 4 * a * c).clamp_min(eps).sqrt()
-    pos = b <= 0
+    disc = b * b - 4 * a * c
+    sq = disc.clamp_min(eps).sqrt()
+    pos = (b <= 0) | (disc <= eps)
     # evaluate both branches on safe denominators so neither produces inf/NaN gradients
     r1 = (-b + sq) / (2 * a)
     r2 = 2 * c / torch.where(pos, -torch.ones_like(b), -b - sq)

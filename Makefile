@@ -9,14 +9,19 @@ export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 .PHONY: install test lint
 
 # Optional layers on top of the cached stack (requirements/extras-<name>.txt, cached separately, so they never
-# rebuild it): TensorBoard logging by default; `make install EXTRAS=` leaves them out, EXTRAS="a b" adds more.
-EXTRAS ?= tensorboard
+# rebuild it): TensorBoard logging and pytest-xdist by default; `make install EXTRAS=` leaves them out,
+# EXTRAS="a b" chooses others.
+EXTRAS ?= tensorboard test
+# pytest worker processes when the "test" layer (pytest-xdist) is installed; PYTEST_WORKERS=0: one process.
+PYTEST_WORKERS ?= 2
 install:
 	@PECLR_MM_EXTRAS='$(EXTRAS)' bash tools/setup_env.sh
 
 # pytest exit 5 means "no tests collected": report it instead of failing the build.
 test: install
-	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	@xdist=$$($(PY) -c 'import xdist' 2>/dev/null && [ "$(PYTEST_WORKERS)" != 0 ] && \
+	  echo "-n $(PYTEST_WORKERS) --dist loadfile"); \
+	$(PY) -m pytest $$xdist $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest: no tests were collected"; rc=0; fi; exit $$rc
 
 lint: install

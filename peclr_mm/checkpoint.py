@@ -62,7 +62,9 @@ class UnsafeCheckpointError(RuntimeError):
 
 
 class CheckpointMismatchError(ValueError):
-    """An ``init_cfg=dict(type='Pretrained')`` checkpoint whose tensors do not fit the model it initialises."""
+    """A checkpoint whose tensors do not fit the model it loads into (an ``init_cfg=dict(type='Pretrained')``
+    load, or :func:`peclr_mm.pose.inference.load_weights_strict`): no head, keys missing or left over, other
+    shapes. The message is one line naming the checkpoint and the first offending key."""
 
 
 def _resolve(path: str) -> Any | None:

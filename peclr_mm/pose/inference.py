@@ -37,16 +37,12 @@ import torch
 from mmengine.dataset import Compose, pseudo_collate
 from mmengine.registry import init_default_scope
 
+from peclr_mm.checkpoint import CheckpointMismatchError
 from peclr_mm.geometry import SKELETON, as_intrinsics
 from peclr_mm.inference_inputs import OUTPUT_SUFFIXES, InputError, check_outputs, intrinsics_for, open_inputs
 from peclr_mm.pose.regression25d_head import Regression25DHead
 
 FINGER_COLORS = ('#ff8000', '#ff99ff', '#66b2ff', '#ff3333', '#00c000')  # thumb .. little, as mmpose's
-
-
-class CheckpointMismatchError(ValueError):
-    """A checkpoint whose weights do not fit the model (no head, keys missing or left over, other shapes):
-    the message is one line naming the checkpoint and the first offending key."""
 
 
 def load_weights_strict(model: torch.nn.Module, checkpoint: str) -> dict:

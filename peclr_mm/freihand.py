@@ -87,13 +87,14 @@ def read_field(path: str | os.PathLike, field: str, length: int | None = None) -
 def read_submission(path: str | os.PathLike, num: int, verts: bool = True
                     ) -> tuple[np.ndarray, np.ndarray | None]:
     """A Codalab ``pred.json`` ``[xyz_list, verts_list]`` with ``num`` samples each -> xyz (num, 21, 3) and
-    verts (num, V, 3); with ``verts=False`` the vertex list is not converted (None)."""
+    verts (num, V, 3). A keypoints-only submission (``[xyz_list]`` or ``[xyz_list, []]``) gives verts None; with ``verts=False`` the vertex list is not converted (None)."""
     pred = load_json(path, 'pred', numeric=True)
-    if not isinstance(pred, list) or len(pred) != 2:
-        raise FreiHandFormatError(f"{path}: field 'pred' must be [xyz_list, verts_list], got "
+    if not isinstance(pred, list) or len(pred) not in (1, 2):
+        raise FreiHandFormatError(f"{path}: field 'pred' must be [xyz_list, verts_list] (or [xyz_list]), got "
                                   f"{type(pred).__name__} of length {len(pred) if hasattr(pred, '__len__') else '?'}")
-    return (sample_array(pred[0], SHAPES['xyz'], path, 'xyz', length=num),
-            sample_array(pred[1], SHAPES['verts'], path, 'verts', length=num) if verts else None)
+    xyz = sample_array(pred[0], SHAPES['xyz'], path, 'xyz', length=num)
+    given = len(pred) == 2 and pred[1] != []
+    return xyz, sample_array(pred[1], SHAPES['verts'], path, 'verts', length=num) if verts and given else None
 
 
 def keypoint_boxes(uv: np.ndarray) -> np.ndarray:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -390,19 +391,31 @@ def format_scores(scores: dict[str, float]) -> str:
     return "".join(f"{k}: {scores[k]:f}\n" for k in keys)
 
 
+# A hand's keypoints lie well within 10 m of the camera: a median distance beyond this is millimetres.
+MILLIMETRE_HINT = 10.0
+
+
+class FreiHandScoringWarning(UserWarning):
+    """A submission that scores, but likely not as meant (millimetres, no vertices)."""
+
+
 def evaluate_files(pred_file: str | os.PathLike, gt_dir: str | os.PathLike, set_name: str = "evaluation"
                    ) -> tuple[dict[str, float], dict[str, list]]:
     """Score a Codalab submission file against a ground-truth folder, as the official server does.
 
     Args:
         pred_file: ``pred.json``, ``[xyz_list, verts_list]`` in metres: (N, 21, 3) keypoints and (N, V, 3)
-            vertices, in the sample order of the ground truth.
+            vertices, in the sample order of the ground truth; ``[xyz_list]`` scores the keypoints only.
         gt_dir: folder holding ``<set_name>_xyz.json`` (N, 21, 3) metres and, optionally,
             ``<set_name>_verts.json`` (N, 778, 3) metres (without it mesh errors and F-scores are -1).
         set_name: the annotation files' prefix.
 
     Returns:
         :func:`freihand_scores`'s ``(scores, pck_curves)``.
+
+    Warns:
+        FreiHandScoringWarning: keypoints that look like millimetres; a submission without vertices where
+            the ground truth has them (mesh scores -1).
 
     Raises:
         FreiHandFormatError: a missing or malformed file, a wrong length or shape, a non-finite value, or
@@ -412,6 +425,13 @@ def evaluate_files(pred_file: str | os.PathLike, gt_dir: str | os.PathLike, set_
     verts_file = annotation_file(gt_dir, set_name, "verts")
     gt_verts = read_field(verts_file, "verts", len(gt_xyz)) if os.path.isfile(verts_file) else None
     xyz, verts = read_submission(pred_file, len(gt_xyz))
+    size = float(np.median(np.linalg.norm(xyz, axis=-1)))
+    if size > MILLIMETRE_HINT:
+        warnings.warn(f"{pred_file}: keypoints look like millimetres (median distance {size:.0f} from the "
+                      "origin); FreiHAND scores metres: divide by 1000", FreiHandScoringWarning, stacklevel=2)
+    if verts is None and gt_verts is not None:
+        warnings.warn(f"{pred_file}: no vertices in the submission: keypoints scored, mesh errors and mesh "
+                      "F-scores not scored (-1)", FreiHandScoringWarning, stacklevel=2)
     with np.errstate(over="ignore", invalid="ignore"):  # overflow shows as non-finite scores, refused below
         scores, curves = freihand_scores(gt_xyz, xyz, gt_verts, verts if gt_verts is not None else None)
     bad = [k for k, v in scores.items() if not np.isfinite(v)]

@@ -158,7 +158,14 @@ def _intrinsics(value: Any, where: str) -> np.ndarray:
     try:
         return as_intrinsics(value)
     except (ValueError, TypeError) as e:
-        raise InputError(f'{where}: {e}') from None
+        why = ' '.join(str(e).split())
+        raise InputError(f'{where}: {why[:200]}{" ..." if len(why) > 200 else ""}') from None
+
+
+def _is_matrix_list(obj: Any) -> bool:
+    """A list of 3 x 3 matrices (FreiHAND's ``<split>_K.json``), not one 3 x 3 matrix."""
+    return isinstance(obj, list) and bool(obj) and isinstance(obj[0], list) and bool(obj[0]) \
+        and isinstance(obj[0][0], list)
 
 
 def parse_K(values: list[str] | None) -> np.ndarray | IntrinsicsMap | None:
@@ -166,8 +173,9 @@ def parse_K(values: list[str] | None) -> np.ndarray | IntrinsicsMap | None:
 
     Args:
         values: the option's words: four numbers ``fx fy cx cy`` (pixels), or one JSON file holding a
-            3 x 3 matrix, ``[fx, fy, cx, cy]``, or an object mapping file names to either; None or empty:
-            no K.
+            3 x 3 matrix, ``[fx, fy, cx, cy]``, an object mapping file names to either, or FreiHAND's
+            per-sample list of 3 x 3 matrices (``evaluation_K.json``: sample i is image ``%08d.jpg``); None
+            or empty: no K.
 
     Returns:
         A (3, 3) float64 matrix for every image, an :class:`IntrinsicsMap` (per file name), or None.
@@ -191,6 +199,9 @@ def parse_K(values: list[str] | None) -> np.ndarray | IntrinsicsMap | None:
         raise InputError(str(e).splitlines()[0]) from None
     if isinstance(obj, dict):
         return IntrinsicsMap({str(k): _intrinsics(v, f'{values[0]}: field {k!r}') for k, v in obj.items()},
+                             values[0])
+    if _is_matrix_list(obj):  # FreiHAND's per-sample list: sample i is image %08d.jpg
+        return IntrinsicsMap({f'{i:08d}.jpg': _intrinsics(v, f'{values[0]}: sample {i}') for i, v in enumerate(obj)},
                              values[0])
     return _intrinsics(obj, values[0])
 

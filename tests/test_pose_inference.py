@@ -18,7 +18,7 @@ from mmpose.structures.bbox import get_warp_matrix
 
 import peclr_mm.pose  # noqa: F401
 from peclr_mm.geometry import SCALE_BONE, bone_length, to_homogeneous
-from peclr_mm.inference_inputs import InputError, IntrinsicsMap, open_inputs, parse_K
+from peclr_mm.inference_inputs import InputError, IntrinsicsMap, intrinsics_for, open_inputs, parse_K
 from peclr_mm.pose import Hand25D, TopdownAffine3D, inference_hand25d
 from peclr_mm.pose.inference import infer_to_folder
 from peclr_mm.pose.transforms import DEFAULT_HAND_SCALE, PECLR_DEFAULT_K_224, default_input_K
@@ -276,3 +276,21 @@ def test_infer_tool_errors_are_one_line(hand, checkpoint, tmp_path):
     err = [line for run in runs for line in run.stderr.strip().splitlines()]
     assert len(err) == 3 and all(line.startswith('error: ') for line in err)
     assert 'missing.png' in err[0] and '--K' in err[1] and "'b.jpg'" in err[2]
+
+
+def test_freihand_per_sample_K_list_and_capped_errors(tmp_path):
+    """FreiHAND's evaluation_K.json (a list of 3 x 3 matrices): sample i is image %08d.jpg; a bad file's
+    error stays one short line however large the file."""
+    Ks = [[[400.0 + i, 0, 112], [0, 401.0 + i, 113], [0, 0, 1]] for i in range(3)]
+    path = tmp_path / 'evaluation_K.json'
+    path.write_text(json.dumps(Ks))
+    kmap = parse_K([str(path)])
+    assert isinstance(kmap, IntrinsicsMap) and sorted(kmap) == ['00000000.jpg', '00000001.jpg', '00000002.jpg']
+    np.testing.assert_array_equal(kmap['00000002.jpg'], np.array(Ks[2]))
+    with pytest.raises(InputError, match=r"evaluation_K\.json: no K for '00000003\.jpg'"):
+        intrinsics_for(kmap, '00000003.jpg')
+    big = tmp_path / 'big.json'
+    big.write_text(json.dumps([[1.0] * 5] * 20000))  # neither a K nor a list of them
+    with pytest.raises(InputError) as err:
+        parse_K([str(big)])
+    assert str(err.value).startswith(str(big)) and len(str(err.value)) < 400 and '\n' not in str(err.value)

@@ -7,13 +7,14 @@ import json
 import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from peclr_mm.fileio import FreiHandFormatError
-from peclr_mm.freihand_eval import SCORE_KEYS, evaluate_files
+from peclr_mm.freihand_eval import SCORE_KEYS, FreiHandScoringWarning, evaluate_files
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -154,3 +155,36 @@ def test_bad_input_is_reported_and_nothing_written(tmp_path, case, message):
     err = run.stderr.strip()
     assert message in err and str(target) in err and '\n' not in err
     assert not (tmp_path / 'out').exists()
+
+
+@pytest.mark.parametrize('form', ['xyz only', 'empty verts'])
+def test_keypoint_only_submission_scores_the_keypoints_and_says_the_mesh_was_not(tmp_path, form):
+    xyz, verts, pxyz, pverts = _hand_made()
+    pred = {'xyz only': [pxyz.tolist()], 'empty verts': [pxyz.tolist(), []]}[form]
+    d = _write(tmp_path, xyz, verts, pred)
+    with pytest.warns(FreiHandScoringWarning, match='no vertices in the submission'):
+        scores, _ = evaluate_files(d / 'pred.json', d)
+    full, _ = evaluate_files(_write(tmp_path / 'full', xyz, verts, [pxyz.tolist(), pverts.tolist()]) / 'pred.json',
+                             tmp_path / 'full')
+    for k in ('xyz_mean3d', 'xyz_auc3d', 'xyz_al_mean3d', 'xyz_al_auc3d'):
+        assert scores[k] == full[k]
+    assert scores['xyz_mean3d'] == pytest.approx(1.0)  # the 1 cm shift
+    assert scores['mesh_mean3d'] == -100 and scores['f_score_5'] == -1
+    run = _scorer(d / 'pred.json', d, '--out', tmp_path / 'out')
+    assert run.returncode == 0 and (tmp_path / 'out' / 'scores.txt').is_file()
+    assert run.stderr.strip() == f'warning: {d / "pred.json"}: no vertices in the submission: keypoints ' \
+                                 'scored, mesh errors and mesh F-scores not scored (-1)'
+
+
+def test_millimetres_are_scored_with_a_warning(tmp_path):
+    xyz, verts, pxyz, pverts = _hand_made()
+    d = _write(tmp_path, xyz, verts, [(pxyz * 1000).tolist(), (pverts * 1000).tolist()])
+    with pytest.warns(FreiHandScoringWarning, match=r'keypoints look like millimetres \(median distance 7\d\d '):
+        scores, _ = evaluate_files(d / 'pred.json', d)
+    assert scores['xyz_mean3d'] > 1000  # scored as given: in cm, of metres read as metres
+    run = _scorer(d / 'pred.json', d, '--out', tmp_path / 'out')
+    assert run.returncode == 0 and run.stderr.count('\n') == 1 and 'divide by 1000' in run.stderr
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', FreiHandScoringWarning)
+        evaluate_files(_write(tmp_path / 'm', xyz, verts, [pxyz.tolist(), pverts.tolist()]) / 'pred.json',
+                       tmp_path / 'm')  # metres: no warning

@@ -28,8 +28,8 @@ Defaults when an option is absent:
   fy = 388.71, cx = cy = 112; ``K_default`` of its ``RN_25D_wMLPref``), scaled to the network input.
   The 3-D joints are then root-relative (wrist at the origin; ``"frame": "root-relative"``); with
   ``--K`` they are in the camera frame (``"frame": "camera"``). ``--K`` takes ``fx fy cx cy`` or a JSON
-  file holding a 3 x 3 matrix, ``[fx, fy, cx, cy]``, or an object mapping image file names (or, for a
-  video, its file name) to either;
+  file holding a 3 x 3 matrix, ``[fx, fy, cx, cy]``, an object mapping image file names (or, for a
+  video, its file name) to either, or FreiHAND's ``evaluation_K.json`` (one matrix per ``%08d.jpg``);
 - ``--bone-length``: 0.031 m, the reference bone (middle-finger MCP -> PIP, FreiHAND's ``scale``) of
   the average hand of ``peclr_mm.synthetic``. Metric sizes, and with ``--K`` the depth, scale with it.
 
@@ -57,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--bbox', nargs=4, type=float, metavar=('X1', 'Y1', 'X2', 'Y2'), default=None,
                         help='hand box in image pixels (default: the whole image)')
     parser.add_argument('--K', nargs='+', default=None, metavar='K',
-                        help='fx fy cx cy, or a JSON file (default: PeCLR\'s crop K, root-relative output)')
+                        help='fx fy cx cy, or a JSON file: one K, {name: K}, or FreiHAND\'s per-sample K list '
+                             '(default: PeCLR\'s crop K, root-relative output)')
     parser.add_argument('--bone-length', type=float, default=None,
                         help='reference bone (joints 9-10) length in metres (default: 0.031)')
     parser.add_argument('--device', default='cpu', help='torch device (default: cpu)')

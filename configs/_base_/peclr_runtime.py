@@ -11,3 +11,8 @@ default_hooks = dict(
 # rank), logged to vis_data/scalars.json every 500 iterations; see docs/pretraining.md. Eval mode only: it
 # is local to each rank (the train-mode measurement would run SyncBN's collective outside the loop).
 custom_hooks = [dict(type='EquivarianceMonitorHook', interval=500, num_samples=128, bn_modes=('eval',))]
+
+# mmpretrain's visualizer without the registry scope the `mmpretrain::` base adds to its dict, so that
+# mmpretrain's tools/visualization/browse_dataset.py (which passes this dict to UniversalVisualizer itself)
+# works on these configs; the Runner builds it in the default scope, mmpretrain.
+visualizer = dict(_delete_=True, type='UniversalVisualizer', vis_backends=[dict(type='LocalVisBackend')])

@@ -63,6 +63,20 @@ class MixedHandDataset(Dataset):
     def get_data_info(self, idx: int) -> dict:
         return self.datasets[self._src[idx]].get_data_info(int(self._item[idx]))
 
+    @property
+    def pipeline(self):
+        """The sources' common pipeline; setting it sets every source's (as mmpretrain's
+        ``tools/visualization/browse_dataset.py`` replaces ``dataset.pipeline`` to inspect each step)."""
+        pipelines = [getattr(d, 'pipeline', None) for d in self.datasets]
+        if any(p is None for p in pipelines) or len({repr(p) for p in pipelines}) > 1:
+            raise AttributeError('MixedHandDataset: its sources have no common pipeline')
+        return pipelines[0]
+
+    @pipeline.setter
+    def pipeline(self, value) -> None:
+        for d in self.datasets:
+            d.pipeline = value
+
     def source_of(self, idx: int) -> int:
         """Index of the source dataset item ``idx`` is drawn from."""
         return int(self._src[idx])

@@ -246,3 +246,18 @@ def test_infer_tool_help_documents_names_and_overwrite():
     assert run.returncode == 0
     text = ' '.join(run.stdout.split())
     assert '--overwrite' in text and 'hand.jpg -> hand.jpg.png' in text and 'outside the input folder' in text
+
+
+def test_a_heatmap_config_is_refused_in_one_line(tmp_path):
+    """tools/infer.py with a 2-D heatmap config: one line saying a 2.5-D config is needed, nothing written."""
+    heatmap = ROOT / 'configs' / 'freihand3d' / 'td-hm_res50-peclr_8xb64-100e_freihand3d-224x224.py'
+    with pytest.raises(InputError, match='head HeatmapHead gives no 3-D joints'):
+        init_hand25d_model(heatmap, None)
+    img = tmp_path / 'in' / 'hand.jpg'
+    img.parent.mkdir()
+    cv2.imwrite(str(img), np.zeros((32, 32, 3), np.uint8))
+    proc = subprocess.run([sys.executable, str(ROOT / 'tools' / 'infer.py'), str(img), '--config', str(heatmap),
+                           '--checkpoint', str(tmp_path / 'any.pth'), '--out', str(tmp_path / 'out')],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1 and proc.stderr.strip().count('\n') == 0, proc.stderr[-2000:]
+    assert 'head HeatmapHead gives no 3-D joints' in proc.stderr and not (tmp_path / 'out').exists()

@@ -111,9 +111,16 @@ def init_hand25d_model(config: str | os.PathLike, checkpoint: str | None, device
     Returns:
         The model in eval mode on ``device``; ``dataset_meta`` from the checkpoint when it holds one, else
         from the config (as ``init_model``).
+
+    Raises:
+        InputError: a config whose head is not a :class:`Regression25DHead` (one line).
+        CheckpointMismatchError: see :func:`load_weights_strict`.
     """
     from mmpose.apis import init_model
     model = init_model(str(config), None, device='cpu', cfg_options=cfg_options)
+    if not isinstance(getattr(model, 'head', None), Regression25DHead):
+        raise InputError(f'{config}: head {type(getattr(model, "head", None)).__name__} gives no 3-D joints; '
+                         'tools/infer.py needs a 2.5-D config (Regression25DHead, configs/freihand3d/td-reg25d_*)')
     if checkpoint is not None:
         meta = load_weights_strict(model, checkpoint)
         if meta.get('dataset_meta'):

@@ -29,9 +29,10 @@ NUM_VERTS = 778  # MANO vertices, as in evaluation_verts.json
 # Per-sample shape of each field (-1: any size, the same for all samples: predicted meshes need not be MANO's).
 SHAPES = {'xyz': (NUM_JOINTS, 3), 'K': (3, 3), 'scale': (), 'verts': (-1, 3)}
 IMAGE_NAME = '%08d.jpg'  # every FreiHAND image file: the datasets open exactly this name
-# Image suffixes recognised in a split's folder (any case): a numbered file with one of them that is not
-# ``.jpg`` is refused by the layout check, as the datasets would fail to open it only at load time.
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
+# Image suffixes (any case) that the project reads as images: inference inputs, and in a FreiHAND split's
+# folder the numbered files that are refused unless ``.jpg`` (the datasets would fail to open them only at
+# load time).
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 
 
 class Split(NamedTuple):

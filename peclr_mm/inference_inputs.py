@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from peclr_mm.fileio import load_json
+from peclr_mm.freihand import IMAGE_EXTENSIONS
 from peclr_mm.geometry import as_intrinsics
 
-IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 VIDEO_EXTS = ('.mp4', '.avi', '.mov', '.mkv', '.webm')
 OUTPUT_SUFFIXES = ('.png', '.json')  # the picture and the record of an input: <output name><suffix>
 
@@ -41,15 +41,15 @@ class IntrinsicsMap(dict):
 
 
 def _image_files(folder: Path) -> list[Path]:
-    """The images of ``folder`` (:data:`IMAGE_EXTS`, any case), sorted by name; not its subfolders."""
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTS and p.is_file())
+    """The images of ``folder`` (:data:`IMAGE_EXTENSIONS`, any case), sorted by name; not its subfolders."""
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
 
 
 def iter_inputs(path: Path, every: int = 1) -> Iterator[tuple[str, str, np.ndarray | None]]:
     """The images of an image file, a folder or a video, lazily.
 
     Args:
-        path: an image file, a folder of images (:data:`IMAGE_EXTS`, sorted by name; other files are
+        path: an image file, a folder of images (:data:`IMAGE_EXTENSIONS`, sorted by name; other files are
             ignored) or a video (:data:`VIDEO_EXTS`).
         every: for a video, keep every ``every``-th frame (frames 0, every, 2 * every, ...).
 
@@ -68,7 +68,7 @@ def iter_inputs(path: Path, every: int = 1) -> Iterator[tuple[str, str, np.ndarr
     if path.is_dir():
         files = _image_files(path)
         if not files:
-            raise InputError(f'{path}: no images ({" ".join(IMAGE_EXTS)}) in this folder')
+            raise InputError(f'{path}: no images ({" ".join(IMAGE_EXTENSIONS)}) in this folder')
         for f in files:
             yield f.name, f.name, None
     elif path.suffix.lower() in VIDEO_EXTS:

@@ -1,14 +1,12 @@
-"""Inputs of inference on files (``tools/infer.py``, :func:`peclr_mm.pose.inference.infer_to_folder`): an
-image, a folder of images or a video as a stream of frames, intrinsics given as four numbers or a JSON
-file (one matrix for every image, or one per file name), and the output folder checked against them.
+"""Inputs of inference on files (``tools/infer.py``): an image, a folder of images or a video, intrinsics
+given as four numbers or a JSON file (one matrix for every image, or one per file name), hand boxes per
+file name, and the output folder checked against them.
 
 Every problem with them raises :class:`InputError` with one line naming the file or the option. OpenCV is
 imported only to read a video.
 """
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +17,6 @@ from peclr_mm.freihand import IMAGE_EXTENSIONS
 from peclr_mm.geometry import as_intrinsics
 
 VIDEO_EXTS = ('.mp4', '.avi', '.mov', '.mkv', '.webm')
-OUTPUT_SUFFIXES = ('.png', '.json')  # the picture and the record of an input: <output name><suffix>
 
 
 class InputError(ValueError):
@@ -45,85 +42,53 @@ def _image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
 
 
-def iter_inputs(path: Path, every: int = 1) -> Iterator[tuple[str, str, np.ndarray | None]]:
-    """The images of an image file, a folder or a video, lazily.
+def inferencer_inputs(path: Path) -> list[str] | str:
+    """The inputs of ``path`` as mmpose's inferencer takes them, checked before any model is built.
 
     Args:
-        path: an image file, a folder of images (:data:`IMAGE_EXTENSIONS`, sorted by name; other files are
+        path: an image file, a folder of images (:data:`IMAGE_EXTENSIONS`; other files and subfolders are
             ignored) or a video (:data:`VIDEO_EXTS`).
-        every: for a video, keep every ``every``-th frame (frames 0, every, 2 * every, ...).
 
-    Yields:
-        ``(out_name, name, frame)`` per image: ``out_name`` names the outputs (``<out_name>.png``,
-        ``<out_name>.json``): the image's full file name (``hand.jpg``), or ``<video file name>_<frame
-        index:06d>`` (``clip.mp4_000002``), so that ``hand.jpg`` and ``hand.png`` of one folder never share
-        an output; ``name`` is the key of an :class:`IntrinsicsMap` (the image's file name, or the
-        video's); ``frame`` the (H, W, 3) BGR uint8 video frame, or None for an image file
-        (``path / name`` for a folder, else ``path``), which the caller reads.
+    Returns:
+        The image files (a folder's sorted by name) as strings, or the video's path.
 
     Raises:
-        InputError: at the first iteration, when ``path`` does not exist, a folder holds no image, or a
-            video cannot be opened or yields no frame.
+        InputError: ``path`` does not exist, a folder holds no image, OpenCV cannot read an image's format,
+            or a video cannot be opened or yields no frame.
     """
-    if path.is_dir():
-        files = _image_files(path)
-        if not files:
-            raise InputError(f'{path}: no images ({" ".join(IMAGE_EXTENSIONS)}) in this folder')
-        for f in files:
-            yield f.name, f.name, None
-    elif path.suffix.lower() in VIDEO_EXTS:
-        import cv2
+    import cv2
+    if path.suffix.lower() in VIDEO_EXTS and path.is_file():
         cap = cv2.VideoCapture(str(path))
-        if not cap.isOpened():
-            raise InputError(f'{path}: not a readable video')
-        i, read = 0, 0
         try:
-            while True:
-                ok, frame = cap.read()
-                if not ok:
-                    break
-                if i % every == 0:
-                    read += 1
-                    yield f'{path.name}_{i:06d}', path.name, frame
-                i += 1
+            if not cap.isOpened() or not cap.read()[0]:
+                raise InputError(f'{path}: not a readable video (no frame could be read)')
         finally:
             cap.release()
-        if read == 0:
-            raise InputError(f'{path}: no frames could be read from this video')
-    elif path.is_file():
-        yield path.name, path.name, None
-    else:
+        return str(path)
+    if not path.exists():
         raise InputError(f'{path}: no such image, folder or video')
-
-
-def open_inputs(path: Path, every: int = 1) -> Iterator[tuple[str, str, np.ndarray | None]]:
-    """:func:`iter_inputs` with its first image already taken, so that a missing file, an empty folder or
-    an unreadable video raises :class:`InputError` now (before a slow model build), not at the first
-    iteration. Yields the same items, the first one included."""
-    inputs = iter_inputs(path, every)
-    first = next(inputs)
-    return _chain(first, inputs)
-
-
-def _chain(first, rest):
-    yield first
-    yield from rest
+    files = image_files(path)
+    if not files:
+        raise InputError(f'{path}: no images ({" ".join(IMAGE_EXTENSIONS)}) in this folder')
+    for f in files:
+        if not cv2.haveImageReader(str(f)):
+            raise InputError(f'{f}: not a readable image')
+    return [str(f) for f in files]
 
 
 def check_outputs(source: Path, out: Path, overwrite: bool = False) -> None:
     """Refuse an output folder that would mix results with the inputs or replace existing files.
 
     Args:
-        source: the input (image, folder of images or video; :func:`iter_inputs`).
+        source: the input (image, folder of images or video; :func:`inferencer_inputs`).
         out: the output folder (``--out``); it need not exist.
         overwrite: allow replacing the output files of these inputs that exist already (``--overwrite``).
 
     Raises:
         InputError: ``out`` is the input folder (a folder input) or the input's folder (an image or a
             video), contains it, or, for a folder input, lies inside it (outputs would sit among the inputs
-            and, as ``.png`` files, become inputs of the next run); ``out`` is a file; without
-            ``overwrite``, an output of these inputs (``<name>.png`` / ``<name>.json``) exists in ``out``.
-            One line naming ``out`` or the file.
+            and become inputs of the next run); ``out`` is a file; without ``overwrite``, an output of these
+            inputs (:func:`output_files`) exists. One line naming ``out`` or the file.
     """
     src, dst = source.resolve(), out.resolve()
     folder = src.is_dir()
@@ -139,19 +104,25 @@ def check_outputs(source: Path, out: Path, overwrite: bool = False) -> None:
         raise InputError(f'{out}: --out exists and is not a folder')
     if overwrite or not dst.is_dir():
         return
-    if folder:
-        names = {f.name + s for f in _image_files(src) for s in OUTPUT_SUFFIXES}
-        taken = sorted(p.name for p in dst.iterdir() if p.name in names)
-    elif src.suffix.lower() in VIDEO_EXTS:
-        suffixes = '|'.join(map(re.escape, OUTPUT_SUFFIXES))
-        frame = re.compile(re.escape(src.name) + r'_\d{6,}(' + suffixes + ')')
-        taken = sorted(p.name for p in dst.iterdir() if frame.fullmatch(p.name))
-    else:
-        taken = [src.name + s for s in OUTPUT_SUFFIXES if (dst / (src.name + s)).exists()]
+    taken = [p for p in output_files(source, out) if p.exists()]
     if taken:
         more = f' (and {len(taken) - 1} more outputs of these inputs)' if len(taken) > 1 else ''
-        raise InputError(f'{out / taken[0]}: exists{more}; pass --overwrite to replace, or choose another '
-                         '--out')
+        raise InputError(f'{taken[0]}: exists{more}; pass --overwrite to replace, or choose another --out')
+
+
+def image_files(path: Path) -> list[Path]:
+    """The images of an input: the images of a folder (:data:`IMAGE_EXTENSIONS`, sorted by name), or the
+    image itself."""
+    return _image_files(path) if path.is_dir() else [path]
+
+
+def output_files(source: Path, out: Path) -> list[Path]:
+    """The files inference on ``source`` writes into ``out`` (mmpose's inferencer layout): per image
+    ``visualizations/<file name>`` and ``predictions/<file name>.json``; for a video, the video of the
+    pictures ``visualizations/<video file name>`` and ``predictions/<video file name>.json``. The full file
+    name keeps ``hand.jpg`` and ``hand.png`` of one folder apart."""
+    names = [source.name] if source.suffix.lower() in VIDEO_EXTS else [p.name for p in image_files(source)]
+    return [f for n in names for f in (out / 'visualizations' / n, out / 'predictions' / f'{n}.json')]
 
 
 def _intrinsics(value: Any, where: str) -> np.ndarray:
@@ -207,7 +178,7 @@ def parse_K(values: list[str] | None) -> np.ndarray | IntrinsicsMap | None:
 
 
 def intrinsics_for(K: np.ndarray | dict[str, np.ndarray] | None, name: str) -> np.ndarray | None:
-    """The intrinsics of the image ``name`` (an :func:`iter_inputs` name).
+    """The intrinsics of the image ``name`` (a file name; a video's frames share the video's).
 
     Args:
         K: None, one (3, 3) matrix for every image, or a mapping from file names to matrices (e.g. an
@@ -226,3 +197,48 @@ def intrinsics_for(K: np.ndarray | dict[str, np.ndarray] | None, name: str) -> n
     if k is None:
         raise InputError(f'{getattr(K, "source", "K")}: no K for {name!r}')
     return k
+
+
+def parse_boxes(numbers: list[float] | None, file: str | None, inputs: list[str] | str):
+    """The hand boxes of ``tools/infer.py`` (``--bbox`` numbers or a ``--bboxes`` JSON file).
+
+    Args:
+        numbers: ``x1 y1 x2 y2`` repeated, the boxes of every image; None: not given.
+        file: a JSON object mapping image file names to lists of ``[x1, y1, x2, y2]``; None: not given.
+        inputs: :func:`inferencer_inputs` of the input (image files, or a video).
+
+    Returns:
+        None (no boxes), an (N, 4) array for every image, or a list with the boxes of each image file
+        (an empty list: that image's hand box is found as without boxes).
+
+    Raises:
+        InputError: a count of numbers that is not a multiple of 4, a box with x2 <= x1 or y2 <= y1, a
+            malformed file, or a file with boxes for a video.
+    """
+    if numbers:
+        if len(numbers) % 4:
+            raise InputError(f'--bbox: expected x1 y1 x2 y2 per box, got {len(numbers)} numbers')
+        return _checked_boxes(numbers, '--bbox')
+    if not file:
+        return None
+    if isinstance(inputs, str):
+        raise InputError(f'{file}: --bboxes maps image file names to boxes; for a video use --bbox')
+    try:
+        obj = load_json(file, 'boxes')
+    except (OSError, ValueError) as e:
+        raise InputError(str(e).splitlines()[0]) from None
+    if not isinstance(obj, dict):
+        raise InputError(f'{file}: expected an object mapping image file names to lists of boxes, got '
+                         f'{type(obj).__name__}')
+    return [_checked_boxes(obj[Path(f).name], f'{file}: field {Path(f).name!r}') if Path(f).name in obj else []
+            for f in inputs]
+
+
+def _checked_boxes(value: Any, where: str) -> np.ndarray:
+    try:
+        boxes = np.asarray(value, np.float64).reshape(-1, 4)
+    except (ValueError, TypeError):
+        raise InputError(f'{where}: expected [x1, y1, x2, y2] boxes, got {str(value)[:200]}') from None
+    if not np.isfinite(boxes).all() or (boxes[:, 2] <= boxes[:, 0]).any() or (boxes[:, 3] <= boxes[:, 1]).any():
+        raise InputError(f'{where}: boxes need x2 > x1 and y2 > y1, got {str(boxes.tolist())[:200]}')
+    return boxes

@@ -12,10 +12,16 @@ scope, as for a local base, and (2) adds ``peclr_mm`` to mmengine's table, so th
 ``mmengine.hub.get_config('peclr_mm::...')`` works too. It has to run before a config is parsed, i.e. before
 any ``custom_imports`` of the config could; :func:`install` arranges that at interpreter start-up without
 importing mmengine: it is called by a ``.pth`` line (``zz_peclr_mm_clone.pth`` of ``tools/setup_env.sh``,
-``peclr_mm-mim.pth`` of a ``pip install .``) and patches ``mmengine.config`` right after it is first imported.
+``peclr_mm-mim.pth`` of ``pip install .`` and ``pip install -e .``, setup.py) and patches ``mmengine.config`` right after it is first imported.
 
-``<peclr_mm>/.mim`` holds ``configs`` and ``model-index.yml``: copies in an installed wheel (``setup.py``),
-links to the repository's in a clone (``tools/setup_env.sh``). This module imports only the standard library.
+For the same reason :func:`route_inferencer` runs right after mmpose's ``mmpose_inferencer`` module is first
+imported: ``MMPoseInferencer(pose3d=CONFIG)`` picks its inner inferencer before the config's
+``custom_imports`` import :mod:`peclr_mm.pose`, so the choice of :class:`~peclr_mm.pose.Hand25DInferencer`
+for 2.5-D configs is made ready then, importing nothing of peclr_mm's until an inferencer is built.
+
+``<peclr_mm>/.mim`` holds ``configs`` and ``model-index.yml`` (and ``tools`` after a pip install): copies in an
+installed wheel, links to the repository's after ``pip install -e .`` (``setup.py``) and in a clone
+(``tools/setup_env.sh``). This module imports only the standard library.
 """
 from __future__ import annotations
 
@@ -26,6 +32,7 @@ import sys
 PACKAGE = 'peclr_mm'
 PREFIX = PACKAGE + '::'
 _TARGET = 'mmengine.config.config'  # imports mmengine.config.utils first
+_INFERENCER = 'mmpose.apis.inferencers.mmpose_inferencer'
 
 
 def mim_dir() -> str:
@@ -66,44 +73,81 @@ def register() -> None:
     config_cls._get_cfg_path = staticmethod(_get_cfg_path)
 
 
-class _PatchingLoader:
-    """Runs the wrapped loader, then :func:`register`. (No importlib.abc base: importing it costs ~20 ms at
-    every interpreter start.)"""
+def _lazy_builder(upstream):
+    """``upstream(*args)``, or peclr_mm's inferencer for a 2.5-D config, decided when called
+    (:func:`peclr_mm.pose.inferencer.build_3d_inferencer`)."""
+    def build(*args, **kwargs):
+        from peclr_mm.pose.inferencer import build_3d_inferencer
+        return build_3d_inferencer(upstream, *args, **kwargs)
+    build.__wrapped__ = upstream
+    build.__doc__ = upstream.__doc__
+    return build
 
-    def __init__(self, loader) -> None:
+
+def route_inferencer() -> None:
+    """Teach an imported ``mmpose.apis.inferencers.mmpose_inferencer`` the 2.5-D configs (idempotent).
+
+    mmpose 1.3 picks the inner inferencer of ``MMPoseInferencer(pose3d=CONFIG)`` by the config's path:
+    ``Hand3DInferencer`` when it contains ``hand3d`` (it reads InterNet's ``rel_root_depth`` and
+    ``hand_type``, which a 2.5-D head does not give), ``Pose3DInferencer`` (2-D -> 3-D lifting) otherwise.
+    Both names in that module become builders that give :class:`~peclr_mm.pose.Hand25DInferencer` for a
+    config with a ``Regression25DHead`` and mmpose's class for any other; ``MMPoseInferencer`` also passes on
+    the call arguments ``K`` and ``bone_length`` (its call keeps only the arguments its inner inferencer
+    takes, so other inferencers never see them).
+    """
+    module = sys.modules[_INFERENCER]
+    for name in ('Hand3DInferencer', 'Pose3DInferencer'):
+        upstream = getattr(module, name)
+        if getattr(upstream, '__wrapped__', None) is None:
+            setattr(module, name, _lazy_builder(upstream))
+    module.MMPoseInferencer.preprocess_kwargs = module.MMPoseInferencer.preprocess_kwargs | {'K', 'bone_length'}
+
+
+_HOOKS = {_TARGET: (register, 'register the peclr_mm:: config prefix'),
+          _INFERENCER: (route_inferencer, "route MMPoseInferencer(pose3d=...) of 2.5-D configs")}
+
+
+class _PatchingLoader:
+    """Runs the wrapped loader, then the module's hook (:data:`_HOOKS`). (No importlib.abc base: importing it
+    costs ~20 ms at every interpreter start.)"""
+
+    def __init__(self, loader, name: str) -> None:
         self._loader = loader
+        self._name = name
 
     def create_module(self, spec):
         return self._loader.create_module(spec)
 
     def exec_module(self, module) -> None:
         self._loader.exec_module(module)
+        hook, what = _HOOKS[self._name]
         try:
-            register()
-        except Exception as err:  # never break mmengine's import
-            print(f'peclr_mm: could not register the peclr_mm:: config prefix: {err}', file=sys.stderr)
+            hook()
+        except Exception as err:  # never break the upstream import
+            print(f'peclr_mm: could not {what}: {err}', file=sys.stderr)
 
     def __getattr__(self, name):  # get_source, get_filename, ... of the wrapped loader
         return getattr(self._loader, name)
 
 
 class _Finder:
-    """Finds ``mmengine.config.config`` like the path finder, with a loader that registers afterwards."""
+    """Finds the modules of :data:`_HOOKS` like the path finder, with a loader that runs the hook afterwards."""
 
     def find_spec(self, fullname, path, target=None):
-        if fullname != _TARGET:
+        if fullname not in _HOOKS:
             return None
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
         if spec is not None and spec.loader is not None:
-            spec.loader = _PatchingLoader(spec.loader)
+            spec.loader = _PatchingLoader(spec.loader, fullname)
         return spec
 
 
 def install() -> None:
-    """Register now if ``mmengine.config`` is imported, else as soon as it is (cheap; no mmengine import)."""
-    if _TARGET in sys.modules:
-        register()
-    elif not any(isinstance(f, _Finder) for f in sys.meta_path):
+    """Run each hook now if its module is imported, else as soon as it is (cheap; no upstream import)."""
+    for name, (hook, _) in _HOOKS.items():
+        if name in sys.modules:
+            hook()
+    if not all(name in sys.modules for name in _HOOKS) and not any(isinstance(f, _Finder) for f in sys.meta_path):
         sys.meta_path.insert(0, _Finder())
 
 

@@ -18,12 +18,7 @@ import torch
 
 import peclr_mm.pose  # noqa: F401  (registers the modules, safe checkpoint loading)
 from peclr_mm.inference_inputs import InputError, check_outputs
-from peclr_mm.pose.inference import (
-    CheckpointMismatchError,
-    infer_to_folder,
-    init_hand25d_model,
-    load_weights_strict,
-)
+from peclr_mm.pose.inference import CheckpointMismatchError, init_hand25d_model, load_weights_strict
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / 'configs' / 'freihand3d' / 'td-reg25d_res18_1xb8-1e_freihand3d-64x64.py'
@@ -166,47 +161,61 @@ def hand_images(tmp_path_factory) -> Path:
     return folder
 
 
-def test_outputs_keep_the_full_name_and_existing_files(model, hand_images, tmp_path):
-    """hand.jpg and hand.png of one folder both keep their results (hand.jpg.*, hand.png.*); a second run
-    into the same folder stops before the first image unless overwrite, and never touches other files."""
+def _infer_main(*args) -> int:
+    """``tools/infer.py ARGS`` in this process (its ``main``)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('infer_tool', ROOT / 'tools' / 'infer.py')
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool.main([str(a) for a in args])
+
+
+def test_outputs_keep_the_full_name_and_existing_files(checkpoints, hand_images, tmp_path, capsys):
+    """hand.jpg and hand.png of one folder both keep their results (``*/hand.jpg*``, ``*/hand.png*``); a
+    second run into the same folder stops before the first image unless --overwrite, and never touches other
+    files."""
     inputs = _snapshot(hand_images)
     out = tmp_path / 'out'
     out.mkdir()
     (out / 'notes.txt').write_text('mine')
-    assert infer_to_folder(model, hand_images, out) == 2
-    assert sorted(p.name for p in out.iterdir()) == ['hand.jpg.json', 'hand.jpg.png', 'hand.png.json',
-                                                      'hand.png.png', 'notes.txt']
-    jpg, png = (json.loads((out / f'hand.{e}.json').read_text()) for e in ('jpg', 'png'))
-    assert (jpg['image'], png['image']) == (str(hand_images / 'hand.jpg'), str(hand_images / 'hand.png'))
-    assert not np.allclose(jpg['hands'][0]['keypoints'], png['hands'][0]['keypoints'])  # two results
-    assert all(cv2.imread(str(out / f'hand.{e}.png')) is not None for e in ('jpg', 'png'))
+    common = [hand_images, '--config', TINY, '--checkpoint', checkpoints['good'], '--out', out]
+    assert _infer_main(*common) == 0
+    assert sorted(_snapshot(out)) == ['notes.txt', 'predictions/hand.jpg.json', 'predictions/hand.png.json',
+                                      'visualizations/hand.jpg', 'visualizations/hand.png']
+    jpg, png = (json.loads((out / 'predictions' / f'hand.{e}.json').read_text()) for e in ('jpg', 'png'))
+    assert not np.allclose(jpg[0]['keypoints'], png[0]['keypoints'])  # two results
+    assert all(cv2.imread(str(out / 'visualizations' / f'hand.{e}')) is not None for e in ('jpg', 'png'))
     assert _snapshot(hand_images) == inputs and (out / 'notes.txt').read_text() == 'mine'
 
     written = _snapshot(out)
-    (out / 'hand.png.json').unlink()  # one output left from an earlier run is enough to stop
-    (out / 'hand.png.png').unlink()
-    with pytest.raises(InputError, match=r'out/hand.jpg.json: exists \(and 1 more outputs of these inputs\); '
-                                         r'pass --overwrite to replace, or choose another --out'):
-        infer_to_folder(model, hand_images, out)
-    assert sorted(p.name for p in out.iterdir()) == ['hand.jpg.json', 'hand.jpg.png', 'notes.txt']
-    assert infer_to_folder(model, hand_images, out, overwrite=True) == 2
+    (out / 'predictions' / 'hand.png.json').unlink()  # one output left from an earlier run is enough to stop
+    (out / 'visualizations' / 'hand.png').unlink()
+    capsys.readouterr()
+    assert _infer_main(*common) == 1
+    assert capsys.readouterr().err.strip() == (
+        f'error: {out}/visualizations/hand.jpg: exists (and 1 more outputs of these inputs); pass --overwrite '
+        'to replace, or choose another --out')
+    assert sorted(_snapshot(out)) == ['notes.txt', 'predictions/hand.jpg.json', 'visualizations/hand.jpg']
+    assert _infer_main(*common, '--overwrite') == 0
     assert _snapshot(out).keys() == written.keys() and _snapshot(hand_images) == inputs
 
 
-def test_existing_video_frame_outputs_are_kept(model, hand_images, tmp_path):
+def test_existing_video_outputs_are_kept(checkpoints, hand_images, tmp_path, capsys):
     video = tmp_path / 'clip.avi'
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*'MJPG'), 5, (96, 96))
     for _ in range(2):
         writer.write(cv2.imread(str(hand_images / 'hand.jpg')))
     writer.release()
     out = tmp_path / 'frames'
-    out.mkdir()
-    (out / 'clip.avi_000001.png').write_bytes(b'an earlier picture')
-    with pytest.raises(InputError, match=r'frames/clip.avi_000001.png: exists; pass --overwrite'):
-        infer_to_folder(model, video, out)
-    assert sorted(p.name for p in out.iterdir()) == ['clip.avi_000001.png']
-    assert infer_to_folder(model, video, out, overwrite=True) == 2
-    assert (out / 'clip.avi_000001.png').read_bytes() != b'an earlier picture'
+    (out / 'visualizations').mkdir(parents=True)
+    (out / 'visualizations' / 'clip.avi').write_bytes(b'an earlier video')
+    common = [video, '--config', TINY, '--checkpoint', checkpoints['good'], '--out', out]
+    assert _infer_main(*common) == 1
+    assert 'frames/visualizations/clip.avi: exists; pass --overwrite' in capsys.readouterr().err
+    assert sorted(_snapshot(out)) == ['visualizations/clip.avi']
+    assert _infer_main(*common, '--overwrite') == 0
+    assert (out / 'visualizations' / 'clip.avi').read_bytes() != b'an earlier video'
+    assert len(json.loads((out / 'predictions' / 'clip.avi.json').read_text())) == 2
 
 
 def _infer_tool(*args) -> subprocess.CompletedProcess:
@@ -245,7 +254,7 @@ def test_infer_tool_help_documents_names_and_overwrite():
     run = _infer_tool('--help')
     assert run.returncode == 0
     text = ' '.join(run.stdout.split())
-    assert '--overwrite' in text and 'hand.jpg -> hand.jpg.png' in text and 'outside the input folder' in text
+    assert '--overwrite' in text and 'hand.jpg -> hand.jpg.json' in text and 'outside the input folder' in text
 
 
 def test_a_heatmap_config_is_refused_in_one_line(tmp_path):

@@ -1,6 +1,6 @@
 """Single-image 2.5-D inference: inference_hand25d with and without a camera, the defaults of
-TopdownAffine3D, the head without ground truth, its flip, inference on files (infer_to_folder and its
-inputs) and tools/infer.py end to end."""
+TopdownAffine3D, the head without ground truth, its flip, inference on files (its inputs) and tools/infer.py
+end to end."""
 from __future__ import annotations
 
 import json
@@ -18,9 +18,8 @@ from mmpose.structures.bbox import get_warp_matrix
 
 import peclr_mm.pose  # noqa: F401
 from peclr_mm.geometry import SCALE_BONE, bone_length, to_homogeneous
-from peclr_mm.inference_inputs import InputError, IntrinsicsMap, intrinsics_for, open_inputs, parse_K
+from peclr_mm.inference_inputs import InputError, IntrinsicsMap, inferencer_inputs, intrinsics_for, parse_K
 from peclr_mm.pose import Hand25D, TopdownAffine3D, inference_hand25d
-from peclr_mm.pose.inference import infer_to_folder
 from peclr_mm.pose.transforms import DEFAULT_HAND_SCALE, PECLR_DEFAULT_K_224, default_input_K
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -197,13 +196,13 @@ def test_infer_tool_end_to_end(hand, checkpoint, tmp_path):
     run = _infer_tool(tmp_path / 'hand.png', '--config', TINY, '--checkpoint', checkpoint,
                       '--K', tmp_path / 'K.json', '--bone-length', '0.03', '--out', out)
     assert run.returncode == 0, run.stderr[-2000:]
-    assert sorted(p.name for p in out.iterdir()) == ['hand.png.json', 'hand.png.png']
-    assert cv2.imread(str(out / 'hand.png.png')) is not None
-    rec = json.loads((out / 'hand.png.json').read_text())
-    (h, ) = rec['hands']
+    assert sorted(str(p.relative_to(out)) for p in out.rglob('*.*')) == ['predictions/hand.png.json',
+                                                                         'visualizations/hand.png']
+    assert cv2.imread(str(out / 'visualizations' / 'hand.png')) is not None
+    (h, ) = json.loads((out / 'predictions' / 'hand.png.json').read_text())
     assert h['frame'] == 'camera' and h['bone_length'] == 0.03 and not h['bone_length_default']
-    assert np.array(h['keypoints']).shape == (21, 2) and np.array(h['keypoints_3d']).shape == (21, 3)
-    assert rec['joint_names'][0] == 'wrist' and rec['units']['keypoints_3d'] == 'metres'
+    assert np.array(h['keypoints_2d']).shape == (21, 2) and np.array(h['keypoints']).shape == (21, 3)
+    assert h['units']['keypoints'] == 'metres'
     np.testing.assert_allclose(h['K'], K)
 
 
@@ -216,38 +215,21 @@ def _image_folder(tmp_path: Path, image: np.ndarray) -> Path:
     return folder
 
 
-def test_infer_to_folder_folder_and_video(model, hand, tmp_path):
-    """The tool's core in process: a folder and a video without K (root-relative), and with K."""
-    folder = _image_folder(tmp_path, hand[0])
-    assert infer_to_folder(model, folder, tmp_path / 'o1', bbox=[0, 0, 96, 96]) == 2
-    assert sorted(p.name for p in (tmp_path / 'o1').iterdir()) == ['a.png.json', 'a.png.png', 'b.jpg.json',
-                                                                   'b.jpg.png']
-    rec = json.loads((tmp_path / 'o1' / 'a.png.json').read_text())
-    assert rec['hands'][0]['frame'] == 'root-relative' and rec['hands'][0]['K'] is None
-    assert rec['hands'][0]['bbox'] == [0, 0, 96, 96]
-    assert rec['image'] == str(folder / 'a.png') and rec['frame_index'] is None
-
-    video = tmp_path / 'clip.avi'
-    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*'MJPG'), 5, (96, 96))
-    for _ in range(3):
-        writer.write(hand[0])
-    writer.release()
-    K = parse_K(['100', '100', '48', '48'])
-    assert infer_to_folder(model, video, tmp_path / 'o2', K=K, every=2) == 2
-    names = sorted(p.name for p in (tmp_path / 'o2').iterdir())
-    assert names == [f'clip.avi_{i:06d}{s}' for i in (0, 2) for s in ('.json', '.png')]
-    rec = json.loads((tmp_path / 'o2' / 'clip.avi_000002.json').read_text())
-    assert rec['frame_index'] == 2 and rec['hands'][0]['frame'] == 'camera'
-
-
 def test_inference_inputs_errors(model, hand, tmp_path):
     """Bad inputs raise InputError with one line naming the file or the option."""
     folder = _image_folder(tmp_path, hand[0])
+    assert inferencer_inputs(folder) == [str(folder / 'a.png'), str(folder / 'b.jpg')]
     with pytest.raises(InputError, match='missing.png: no such image, folder or video'):
-        open_inputs(tmp_path / 'missing.png')
+        inferencer_inputs(tmp_path / 'missing.png')
     (tmp_path / 'empty').mkdir()
     with pytest.raises(InputError, match='empty: no images'):
-        open_inputs(tmp_path / 'empty')
+        inferencer_inputs(tmp_path / 'empty')
+    (tmp_path / 'bad.png').write_text('not an image')
+    with pytest.raises(InputError, match='bad.png: not a readable image'):
+        inferencer_inputs(tmp_path / 'bad.png')
+    (tmp_path / 'bad.avi').write_text('not a video')
+    with pytest.raises(InputError, match='bad.avi: not a readable video'):
+        inferencer_inputs(tmp_path / 'bad.avi')
     with pytest.raises(InputError, match='--K: expected fx fy cx cy or one JSON file, got 2 values'):
         parse_K(['1', '2'])
     with pytest.raises(InputError, match='--K: expected fx fy cx cy as numbers'):
@@ -256,11 +238,12 @@ def test_inference_inputs_errors(model, hand, tmp_path):
     kmap = parse_K([str(tmp_path / 'Kmap.json')])
     assert isinstance(kmap, IntrinsicsMap) and kmap.source == str(tmp_path / 'Kmap.json')
     np.testing.assert_array_equal(kmap['a.png'], [[100, 0, 48], [0, 100, 48], [0, 0, 1]])
+    from peclr_mm.pose import Hand25DInferencer
+    inferencer = Hand25DInferencer(str(TINY), None, device='cpu')
+    results = inferencer(inferencer_inputs(folder), K=kmap)
+    assert next(results)['predictions'][0][0]['frame'] == 'camera'  # a.png has its K
     with pytest.raises(InputError, match=f"Kmap.json: no K for {'b.jpg'!r}"):
-        infer_to_folder(model, folder, tmp_path / 'o3', K=kmap)
-    (tmp_path / 'bad.png').write_text('not an image')
-    with pytest.raises(InputError, match='bad.png: not a readable image'):
-        infer_to_folder(model, tmp_path / 'bad.png', tmp_path / 'o4')
+        next(results)
 
 
 def test_infer_tool_errors_are_one_line(hand, checkpoint, tmp_path):
@@ -269,13 +252,18 @@ def test_infer_tool_errors_are_one_line(hand, checkpoint, tmp_path):
     common = ['--config', str(TINY), '--checkpoint', str(checkpoint)]
     (tmp_path / 'Kmap.json').write_text(json.dumps({'a.png': [100, 100, 48, 48]}))
     kmap = ['--K', str(tmp_path / 'Kmap.json')]
+    (tmp_path / 'boxes.json').write_text(json.dumps({'a.png': [[10, 10, 5, 20]]}))
     runs = [_infer_tool(tmp_path / 'missing.png', *common, '--out', tmp_path / 'o3'),
             _infer_tool(folder, *common, '--out', tmp_path / 'o3', '--K', '1', '2'),
-            _infer_tool(folder, *common, '--out', tmp_path / 'o3', *kmap)]
-    assert [run.returncode for run in runs] == [1, 1, 1]
+            _infer_tool(folder, *common, '--out', tmp_path / 'o3', *kmap),
+            _infer_tool(folder, *common, '--out', tmp_path / 'o3', '--bbox', '1', '2', '3'),
+            _infer_tool(folder, *common, '--out', tmp_path / 'o3', '--bboxes', tmp_path / 'boxes.json')]
+    assert [run.returncode for run in runs] == [1] * 5
     err = [line for run in runs for line in run.stderr.strip().splitlines()]
-    assert len(err) == 3 and all(line.startswith('error: ') for line in err)
+    assert len(err) == 5 and all(line.startswith('error: ') for line in err)
     assert 'missing.png' in err[0] and '--K' in err[1] and "'b.jpg'" in err[2]
+    assert '--bbox: expected x1 y1 x2 y2 per box, got 3 numbers' in err[3]
+    assert "boxes.json: field 'a.png': boxes need x2 > x1 and y2 > y1" in err[4]
 
 
 def test_freihand_per_sample_K_list_and_capped_errors(tmp_path):

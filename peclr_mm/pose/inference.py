@@ -1,6 +1,6 @@
-"""Inference with a 2.5-D hand pose model (:class:`Regression25DHead` configs): one image
-(:func:`inference_hand25d`), or every image of a file, folder or video written as pictures and JSON
-(:func:`infer_to_folder`, the core of ``tools/infer.py``).
+"""Inference with a 2.5-D hand pose model (:class:`Regression25DHead` configs) on one image, as a function
+(:func:`inference_hand25d`); :class:`~peclr_mm.pose.inferencer.Hand25DInferencer` is the same through mmpose's
+inferencer API (a hand detector in front, folders and videos, pictures through mmpose's 3-D visualiser).
 
     >>> from peclr_mm.pose.inference import inference_hand25d, init_hand25d_model
     >>> model = init_hand25d_model('configs/freihand3d/td-reg25d_res50_8xb64-100e_freihand3d-224x224.py',
@@ -29,8 +29,7 @@ Defaults (see ``docs/inference.md``):
 from __future__ import annotations
 
 import os
-from pathlib import Path
-from typing import Dict, Iterator, List, Sequence
+from typing import Dict, List, Sequence
 
 import numpy as np
 import torch
@@ -38,11 +37,9 @@ from mmengine.dataset import Compose, pseudo_collate
 from mmengine.registry import init_default_scope
 
 from peclr_mm.checkpoint import CheckpointMismatchError
-from peclr_mm.geometry import SKELETON, as_intrinsics
-from peclr_mm.inference_inputs import OUTPUT_SUFFIXES, InputError, check_outputs, intrinsics_for, open_inputs
+from peclr_mm.geometry import as_intrinsics
+from peclr_mm.inference_inputs import InputError
 from peclr_mm.pose.regression25d_head import Regression25DHead
-
-FINGER_COLORS = ('#ff8000', '#ff99ff', '#66b2ff', '#ff3333', '#00c000')  # thumb .. little, as mmpose's
 
 
 def load_weights_strict(model: torch.nn.Module, checkpoint: str) -> dict:
@@ -57,15 +54,26 @@ def load_weights_strict(model: torch.nn.Module, checkpoint: str) -> dict:
         dict: the checkpoint's ``meta`` (empty when it has none).
 
     Raises:
+        CheckpointMismatchError: see :func:`load_state_strict`.
+        ValueError: a checkpoint that is not a dict of tensors (:func:`~peclr_mm.checkpoint.state_dict_of`).
+    """
+    from mmengine.runner import CheckpointLoader
+    return load_state_strict(model, CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu'), checkpoint)
+
+
+def load_state_strict(model: torch.nn.Module, ckpt: object, checkpoint: str) -> dict:
+    """Load the read checkpoint ``ckpt`` (of the file ``checkpoint``) into ``model`` strictly.
+
+    Returns:
+        dict: the checkpoint's ``meta`` (empty when it has none).
+
+    Raises:
         CheckpointMismatchError: no ``head.*`` weights while the model has a head (a pretraining or an
             exported-backbone checkpoint), a size mismatch, or keys missing from the checkpoint or absent
             from the model (another depth or head): one line naming the checkpoint and the first key.
         ValueError: a checkpoint that is not a dict of tensors (:func:`~peclr_mm.checkpoint.state_dict_of`).
     """
-    from mmengine.runner import CheckpointLoader
-
     from peclr_mm.checkpoint import state_dict_of
-    ckpt = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
     if not isinstance(ckpt, dict):
         raise CheckpointMismatchError(f'{checkpoint}: expected a dict checkpoint (state_dict), got '
                                       f'{type(ckpt).__name__}')
@@ -97,6 +105,12 @@ def load_weights_strict(model: torch.nn.Module, checkpoint: str) -> dict:
     return meta if isinstance(meta, dict) else {}
 
 
+def no_3d_joints(config: str, head: str) -> str:
+    """The one-line refusal of a config whose head gives no 3-D joints."""
+    return (f'{config}: head {head} gives no 3-D joints; 3-D inference needs a 2.5-D config '
+            '(Regression25DHead, configs/freihand3d/td-reg25d_*)')
+
+
 def init_hand25d_model(config: str | os.PathLike, checkpoint: str | None, device: str = 'cpu',
                        cfg_options: dict | None = None) -> torch.nn.Module:
     """mmpose's ``init_model`` with :func:`load_weights_strict`: a checkpoint that does not fit the config
@@ -119,8 +133,7 @@ def init_hand25d_model(config: str | os.PathLike, checkpoint: str | None, device
     from mmpose.apis import init_model
     model = init_model(str(config), None, device='cpu', cfg_options=cfg_options)
     if not isinstance(getattr(model, 'head', None), Regression25DHead):
-        raise InputError(f'{config}: head {type(getattr(model, "head", None)).__name__} gives no 3-D joints; '
-                         'tools/infer.py needs a 2.5-D config (Regression25DHead, configs/freihand3d/td-reg25d_*)')
+        raise InputError(no_3d_joints(str(config), type(getattr(model, 'head', None)).__name__))
     if checkpoint is not None:
         meta = load_weights_strict(model, checkpoint)
         if meta.get('dataset_meta'):
@@ -203,183 +216,31 @@ def inference_hand25d(model: torch.nn.Module, img: str | os.PathLike | np.ndarra
     with torch.no_grad():
         samples = model.test_step(pseudo_collate(data_list))
 
-    root = head.root_index
-    hands = []
-    for box, sample in zip(boxes, samples):
-        pred = sample.pred_instances
-        xyz = np.asarray(pred.keypoints_cam[0], np.float64)
-        default_K = bool(sample.metainfo.get('K_is_default', K is None))
-        if default_K:
-            xyz = xyz - xyz[root]
-        hands.append(dict(
-            bbox=box.astype(np.float64),
-            keypoints=np.asarray(pred.keypoints[0], np.float64),
-            keypoint_scores=np.asarray(pred.keypoint_scores[0], np.float64),
-            keypoints_3d=xyz,
-            frame='root-relative' if default_K else 'camera',
-            root_index=root,
-            K=None if default_K else K,
-            bone_length=float(np.asarray(sample.gt_instances.hand_scale).reshape(-1)[0]),
-            bone_length_default=bool(sample.metainfo.get('hand_scale_is_default', bone_length is None))))
-    return hands
+    return [hand_record(sample, head.root_index) for sample in samples]
+
+
+def hand_record(sample, root_index: int) -> Dict:
+    """One hand of a :class:`Regression25DHead` prediction (a data sample of ``model.test_step`` whose
+    input went through :class:`TopdownAffine3D` and :class:`PackHand3DInputs`), as
+    :func:`inference_hand25d` returns it: with the default camera (no ``K`` given) the 3-D joints are made
+    root-relative and ``K`` is None."""
+    pred, gt = sample.pred_instances, sample.gt_instances
+    xyz = np.asarray(pred.keypoints_cam[0], np.float64)
+    default_K = bool(sample.metainfo.get('K_is_default', False))
+    if default_K:
+        xyz = xyz - xyz[root_index]
+    return dict(
+        bbox=np.asarray(gt.bboxes[0], np.float64),
+        keypoints=np.asarray(pred.keypoints[0], np.float64),
+        keypoint_scores=np.asarray(pred.keypoint_scores[0], np.float64),
+        keypoints_3d=xyz,
+        frame='root-relative' if default_K else 'camera',
+        root_index=root_index,
+        K=None if default_K else np.asarray(gt.K[0], np.float64),
+        bone_length=float(np.asarray(gt.hand_scale).reshape(-1)[0]),
+        bone_length_default=bool(sample.metainfo.get('hand_scale_is_default', False)))
 
 
 def hands_to_json(hands: List[Dict]) -> List[Dict]:
     """The result of :func:`inference_hand25d` with arrays as (nested) lists, for ``json.dump``."""
     return [{k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in h.items()} for h in hands]
-
-
-def _skeleton_3d(ax, xyz: np.ndarray, title: str, elev: float, azim: float) -> None:
-    """Camera-frame joints in a matplotlib 3-D axis: plotted as (x, z, -y) so that image-up is up."""
-    p = np.stack([xyz[:, 0], xyz[:, 2], -xyz[:, 1]], axis=1)
-    for i, (a, b) in enumerate(SKELETON):
-        ax.plot(*p[[a, b]].T, color=FINGER_COLORS[i // 4], lw=2)
-    ax.scatter(*p.T, s=8, c='k', depthshade=False)
-    centre, half = (p.max(0) + p.min(0)) / 2, max((p.max(0) - p.min(0)).max() / 2, 1e-3) * 1.1
-    ax.set_xlim(centre[0] - half, centre[0] + half)
-    ax.set_ylim(centre[1] - half, centre[1] + half)
-    ax.set_zlim(centre[2] - half, centre[2] + half)
-    ax.set_box_aspect((1, 1, 1))
-    ax.set_xlabel('x (m)', fontsize=7, labelpad=-2)
-    ax.set_ylabel('z (m)', fontsize=7, labelpad=-2)
-    ax.set_zlabel('-y (m)', fontsize=7, labelpad=-2)
-    ax.tick_params(labelsize=6, pad=-2)
-    if elev == 0 and azim == -90:  # looking along the depth axis: its ticks would pile up
-        ax.set_yticks([])
-        ax.set_ylabel('')
-    ax.view_init(elev=elev, azim=azim)
-    ax.set_title(title, fontsize=9)
-
-
-def draw_hand25d(image: np.ndarray, hands: List[Dict], title: str | None = None):
-    """A matplotlib figure: per hand, the image with the 2-D skeleton and box, and the 3-D skeleton seen
-    from the camera and from the side (FreiHAND's 21 joints, coloured by finger).
-
-    Args:
-        image: (H, W, 3) BGR uint8 image.
-        hands: :func:`inference_hand25d` output.
-        title: optional figure title.
-    """
-    import matplotlib
-    if matplotlib.get_backend().lower() not in ('agg', 'pdf', 'svg', 'ps', 'cairo'):
-        matplotlib.use('Agg')  # files only, never a window
-    import matplotlib.pyplot as plt
-
-    rows = max(len(hands), 1)
-    fig = plt.figure(figsize=(11, 3.7 * rows))
-    rgb = image[..., ::-1]
-    for r, hand in enumerate(hands or [None]):
-        ax = fig.add_subplot(rows, 3, 3 * r + 1)
-        ax.imshow(rgb)
-        ax.set_axis_off()
-        if hand is None:
-            ax.set_title('no hand', fontsize=9)
-            continue
-        uv = hand['keypoints']
-        for i, (a, b) in enumerate(SKELETON):
-            ax.plot(*uv[[a, b]].T, color=FINGER_COLORS[i // 4], lw=2)
-        ax.scatter(*uv.T, s=8, c='k', zorder=3)
-        x1, y1, x2, y2 = hand['bbox']
-        ax.add_patch(plt.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, ec='w', lw=1, ls='--'))
-        ax.set_title(f'hand {r}: 2-D (image px)', fontsize=9)
-        frame = hand['frame']
-        note = f"{frame}, bone {hand['bone_length'] * 100:.1f} cm"
-        if hand['bone_length_default']:
-            note += ' (default)'
-        _skeleton_3d(fig.add_subplot(rows, 3, 3 * r + 2, projection='3d'), hand['keypoints_3d'],
-                     f'3-D, camera view\n{note}', elev=0, azim=-90)
-        _skeleton_3d(fig.add_subplot(rows, 3, 3 * r + 3, projection='3d'), hand['keypoints_3d'],
-                     '3-D, side view', elev=15, azim=-10)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    return fig
-
-
-def save_figure(fig, path: str | os.PathLike, dpi: int = 110) -> Path:
-    """Write a matplotlib figure as PNG atomically and close it."""
-    import matplotlib.pyplot as plt
-
-    from peclr_mm.fileio import atomic_write
-    try:
-        return atomic_write(path, lambda f: fig.savefig(f, format='png', dpi=dpi), binary=True)
-    finally:
-        plt.close(fig)
-
-
-def infer_to_folder(model: torch.nn.Module, source: str | os.PathLike, out: str | os.PathLike,
-                    K: np.ndarray | Dict[str, np.ndarray] | None = None,
-                    bbox: Sequence | np.ndarray | None = None, bone_length: float | None = None,
-                    every: int = 1, config: str | None = None, checkpoint: str | None = None,
-                    inputs: Iterator | None = None, overwrite: bool = False) -> int:
-    """:func:`inference_hand25d` on every image of a file, folder or video; a picture and a JSON per image.
-
-    For each image, ``out/<name>.png`` (:func:`draw_hand25d`) and ``out/<name>.json`` are written
-    atomically, ``<name>`` being the image's full file name (``hand.jpg`` -> ``hand.jpg.png``,
-    ``hand.jpg.json``; frame ``i`` of ``clip.mp4`` -> ``clip.mp4_<i:06d>.png``), so that two inputs never
-    share an output. ``out`` may not be, or contain, the input's folder, nor (for a folder input) lie
-    inside it; an output file that already exists is replaced only with ``overwrite``
-    (:func:`~peclr_mm.inference_inputs.check_outputs`). The JSON holds ``image`` (its path, or the
-    video's), ``frame_index`` (video frames, else None), ``config``, ``checkpoint``, ``units``,
-    ``joint_names`` (the model's ``keypoint_id2name``) and ``hands`` (:func:`hands_to_json`).
-
-    Args:
-        model: a top-down pose estimator with a :class:`Regression25DHead` (:func:`init_hand25d_model`).
-        source: an image, a folder of images or a video (see
-            :func:`~peclr_mm.inference_inputs.iter_inputs`).
-        out: output folder (created), outside the input's folder.
-        K: None (PeCLR's default camera, root-relative joints), one 3 x 3 / ``(fx, fy, cx, cy)`` for
-            every image in pixels, or a mapping from file names to (3, 3) matrices
-            (:func:`~peclr_mm.inference_inputs.parse_K`).
-        bbox: ``(x1, y1, x2, y2)`` hand box in image pixels for every image; None: the whole image.
-        bone_length: reference-bone length in metres; None: the default (0.031).
-        every: for a video, process every ``every``-th frame.
-        config: the model's config file, recorded in the JSON.
-        checkpoint: the model's checkpoint file, recorded in the JSON.
-        inputs: :func:`~peclr_mm.inference_inputs.open_inputs` of ``source`` when already opened
-            (to report input errors before building the model); None: opened here.
-        overwrite: replace output files that exist already; False: refuse before the first image.
-
-    Returns:
-        int: the number of images written.
-
-    Raises:
-        InputError: a bad source, an unreadable image, no K for a file in a mapping ``K``, an ``out`` at
-            the input's place, an existing output file without ``overwrite``.
-        ValueError: a bad box or bone length.
-    """
-    import mmcv
-
-    from peclr_mm.fileio import atomic_write_json
-    source, out = Path(source), Path(out)
-    if inputs is None:
-        inputs = open_inputs(source, every)
-    check_outputs(source, out, overwrite)
-    out.mkdir(parents=True, exist_ok=True)
-    names = model.dataset_meta.get('keypoint_id2name') if model.dataset_meta else None
-    count = 0
-    for out_name, name, frame in inputs:
-        img_file = None if frame is not None else (source / name if source.is_dir() else source)
-        image = frame if frame is not None else mmcv.imread(str(img_file))
-        if image is None:
-            raise InputError(f'{img_file}: not a readable image')
-        hands = inference_hand25d(model, image, bbox=bbox, K=intrinsics_for(K, name), bone_length=bone_length)
-        record = dict(image=str(img_file) if img_file else str(source), frame_index=None,
-                      config=config, checkpoint=checkpoint,
-                      units=dict(keypoints='image pixels', keypoints_3d='metres', bone_length='metres'),
-                      joint_names=[names[i] for i in range(len(names))] if names else None,
-                      hands=hands_to_json(hands))
-        title = name
-        if frame is not None:
-            record['frame_index'] = int(out_name.rsplit('_', 1)[1])
-            title += f' frame {record["frame_index"]}'
-        figure, json_file = (out / f'{out_name}{suffix}' for suffix in OUTPUT_SUFFIXES)
-        if not overwrite:  # also a file made by someone else since check_outputs
-            for path in (figure, json_file):
-                if path.exists():
-                    raise InputError(f'{path}: exists (not written by this run); pass overwrite=True '
-                                     '(--overwrite) to replace it')
-        save_figure(draw_hand25d(image, hands, title=title), figure)
-        atomic_write_json(json_file, record)
-        count += 1
-    return count

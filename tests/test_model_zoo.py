@@ -115,7 +115,7 @@ def test_paper_numbers_are_marked_as_reported_not_reproduced():
     for depth in (50, 152):
         m = models[f'peclr_resnet{depth}_1xb128-accum16-amp-100e_freihand-yt3dh-128px']
         assert m['Converted From']['Weights'].endswith(f'peclr_rn{depth}.tar.gz')
-        assert f'tools/convert_official_peclr.py peclr_rn{depth}_yt3dh_fh.pth' in m['Metadata']['Conversion']
+        assert f'tools/convert_official_peclr.py peclr_rn{depth}.tar.gz' in m['Metadata']['Conversion']
 
 
 def test_model_zoo_doc_lists_every_entry_with_its_numbers():
@@ -194,7 +194,8 @@ def test_clone_mim_links_to_the_repository():
 
 @pytest.mark.slow
 def test_wheel_ships_configs_model_index_and_pth(tmp_path):
-    """`pip wheel .` (what `pip install .` builds) holds peclr_mm/.mim/{configs,model-index.yml} and the .pth."""
+    """`pip wheel .` (what `pip install .` builds) holds peclr_mm/.mim/{configs,model-index.yml,tools} and the
+    .pth."""
     import shutil
 
     src = tmp_path / 'src'
@@ -204,6 +205,7 @@ def test_wheel_ships_configs_model_index_and_pth(tmp_path):
     ignore = shutil.ignore_patterns('__pycache__', '*.pyc', '.mim')
     shutil.copytree(CONFIGS, src / 'configs', ignore=ignore)
     shutil.copytree(ROOT / 'peclr_mm', src / 'peclr_mm', ignore=ignore)
+    shutil.copytree(ROOT / 'tools', src / 'tools', ignore=ignore)
     proc = subprocess.run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '--no-index',
                            '-q', '-w', str(tmp_path / 'dist'), str(src)], capture_output=True, text=True, timeout=300)
     if proc.returncode != 0 and 'No module named pip' in proc.stderr:
@@ -218,3 +220,5 @@ def test_wheel_ships_configs_model_index_and_pth(tmp_path):
     expected = {str(p.relative_to(ROOT)) for p in CONFIGS.rglob('*') if p.is_file() and p.suffix in ('.py', '.yml')
                 and '__pycache__' not in p.parts}
     assert shipped == expected
+    tools = {n[len('peclr_mm/.mim/'):] for n in names if n.startswith('peclr_mm/.mim/tools/')}
+    assert tools == {str(p.relative_to(ROOT)) for p in (ROOT / 'tools').iterdir() if p.is_file()}

@@ -10,7 +10,15 @@ root (the probe has no z-root MLP) and scored with FreiHAND's protocol
 (:func:`peclr_mm.freihand_eval.keypoint_scores`), beside a mean-pose baseline; :func:`format_table` renders
 the result as the markdown table ``tools/linear_probe.py`` prints.
 
-Imports mmpose/mmengine/torch/numpy only (never mmpretrain).
+The **geometry probe** (:func:`geometry_probe` on feature arrays, :func:`probe_backbones` on a config and
+checkpoints) reads three targets from several feature sets of each backbone: (a) the hand's in-plane
+orientation, the wrist -> middle-finger MCP direction in the input image, regressed as ``(cos, sin)``, read
+with ``atan2`` and scored in degrees (wrapped to [0, 180]; chance is 90); (b) the 2-D keypoints in input
+pixels (mean per-joint distance); (c) the root-relative 3-D joints, scored as PA-EPE (mm) with the FreiHAND
+core's Procrustes alignment. Readouts: ridge (lambda) and k-NN (k), each chosen per target on held-out
+training samples; label budgets (e.g. 200 images and all); a mean-pose row per budget.
+
+Imports mmpose/mmengine/torch/numpy only (never mmpretrain): a projection neck is passed in as a module.
 """
 from __future__ import annotations
 
@@ -18,14 +26,15 @@ import copy
 import logging
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from peclr_mm.freihand_eval import keypoint_scores
+from peclr_mm.freihand_eval import align_w_scale, keypoint_scores, point_errors
 from peclr_mm.geometry import project
 from peclr_mm.pose.hand25d import Hand25D
 
@@ -69,6 +78,13 @@ def _check_xy(X: np.ndarray, Y: np.ndarray, what: str) -> tuple[np.ndarray, np.n
     return X, Y
 
 
+def _standardisation(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N, D) -> per-feature mean and standard deviation (D,), 1 for constant features."""
+    mean = X.mean(0)
+    std = X.std(0)
+    return mean, np.where(std > 1e-12 * max(1.0, float(np.abs(mean).max(initial=0.0))), std, 1.0)
+
+
 def _ridge_path(X: np.ndarray, Y: np.ndarray, lambdas: Sequence[float]) -> list[RidgeModel]:
     """Ridge fits for several penalties from one SVD of the standardised features.
 
@@ -78,9 +94,7 @@ def _ridge_path(X: np.ndarray, Y: np.ndarray, lambdas: Sequence[float]) -> list[
     X, Y = _check_xy(X, Y, 'ridge')
     if any(not (lam >= 0 and np.isfinite(lam)) for lam in lambdas):
         raise ValueError(f'ridge: lambdas must be finite and >= 0, got {list(lambdas)}')
-    mean = X.mean(0)
-    std = X.std(0)
-    std = np.where(std > 1e-12 * max(1.0, float(np.abs(mean).max(initial=0.0))), std, 1.0)
+    mean, std = _standardisation(X)
     Yf = Y.reshape(len(Y), -1)
     bias = Yf.mean(0)
     u, s, vt = np.linalg.svd((X - mean) / std, full_matrices=False)
@@ -117,8 +131,11 @@ def uv_error(pred: np.ndarray, target: np.ndarray, input_size: Sequence[int] = (
 
 
 def select_ridge(X_tr: np.ndarray, Y_tr: np.ndarray, X_val: np.ndarray, Y_val: np.ndarray,
-                 lambdas: Sequence[float] = DEFAULT_LAMBDAS) -> tuple[RidgeModel, dict[float, float]]:
-    """Choose lambda by the mean (u, v) error on held-out *training* data, then refit on all of it.
+                 lambdas: Sequence[float] = DEFAULT_LAMBDAS,
+                 error: Callable[[np.ndarray, np.ndarray], float] = uv_error
+                 ) -> tuple[RidgeModel, dict[float, float]]:
+    """Choose lambda by the error on held-out *training* data (default: mean (u, v) error), then refit on
+    all of it.
 
     Args:
         X_tr (np.ndarray): (N, D) features the candidates are fitted on.
@@ -126,25 +143,38 @@ def select_ridge(X_tr: np.ndarray, Y_tr: np.ndarray, X_val: np.ndarray, Y_val: n
         X_val (np.ndarray): (M, D) features of the held-out part of the training split.
         Y_val (np.ndarray): (M, K, 3) labels of the held-out part of the training split.
         lambdas (Sequence[float]): candidate penalties. Defaults to :data:`DEFAULT_LAMBDAS`.
+        error (Callable): ``error(prediction, target) -> float`` on the held-out part. Defaults to
+            :func:`uv_error`.
 
     Returns:
         tuple: the model refitted on ``X_tr + X_val`` with the chosen lambda (the smallest error; ties go
-        to the earlier candidate), and ``{lambda: held-out (u, v) error}`` in label units.
+        to the earlier candidate), and ``{lambda: held-out error}`` (for :func:`uv_error`: label units).
     """
     X_val, Y_val = _check_xy(X_val, Y_val, 'select_ridge (held-out)')
     if not lambdas:
         raise ValueError('select_ridge: no lambdas to choose from')
-    errors = {m.lam: uv_error(m.predict(X_val), Y_val) for m in _ridge_path(X_tr, Y_tr, lambdas)}
+    errors = {m.lam: error(m.predict(X_val), Y_val) for m in _ridge_path(X_tr, Y_tr, lambdas)}
     best = min(errors, key=errors.get)
     X_all = np.concatenate([np.asarray(X_tr, np.float64), X_val])
     Y_all = np.concatenate([np.asarray(Y_tr, np.float64), Y_val])
     return fit_ridge(X_all, Y_all, best), errors
 
 
+def pool_map(x: torch.Tensor, grid: int = 1) -> torch.Tensor:
+    """(B, C, H, W) feature map -> (B, C * grid * grid): average-pooled to ``grid x grid`` cells
+    (``adaptive_avg_pool2d``) and flattened channel-major; ``grid=1`` is the global average. (B, C) passes
+    through."""
+    if x.dim() == 2:
+        return x
+    return F.adaptive_avg_pool2d(x.float(), grid).flatten(1)
+
+
 @torch.no_grad()
-def extract_features(model: nn.Module, batches: Iterable[dict], device: str | torch.device = 'cpu'
+def extract_features(model: nn.Module, batches: Iterable[dict], device: str | torch.device = 'cpu',
+                     spatial: int | None = None, grid: int = 4, neck: nn.Module | None = None
                      ) -> dict[str, np.ndarray]:
-    """Globally average-pooled last feature map of a frozen backbone, with the 3-D labels of each sample.
+    """Globally average-pooled last feature map of a frozen backbone, with the 3-D labels of each sample;
+    optionally an earlier map pooled to a grid, and a projection.
 
     Args:
         model (nn.Module): a pose estimator (e.g. ``TopdownPoseEstimator``) with ``data_preprocessor``
@@ -153,31 +183,46 @@ def extract_features(model: nn.Module, batches: Iterable[dict], device: str | to
         batches (Iterable[dict]): ``pseudo_collate``-d batches (``inputs``, ``data_samples``) of an mmpose
             pipeline ending in :class:`~peclr_mm.pose.PackHand3DInputs`, e.g. a ``DataLoader``.
         device (str | torch.device): where the backbone runs. Defaults to ``'cpu'``.
+        spatial (int, optional): index, in the backbone's output tuple, of a map to return as ``spatial``
+            (:func:`pool_map` to ``grid x grid``). Defaults to None (not returned).
+        grid (int): cells per side of ``spatial``. Defaults to 4.
+        neck (nn.Module, optional): a projection taking ``(last map,)`` and returning ``(z,)`` (e.g.
+            mmpretrain's ``NonLinearNeck`` of a SelfSupervisor), run in eval mode; its output is returned
+            as ``z``. Defaults to None.
 
     Returns:
         dict: ``features`` (N, C) float64, ``input_K`` (N, 3, 3), ``hand_scale`` (N,) metres,
-        ``keypoints_cam`` (N, K, 3) metres in the original camera frame.
+        ``keypoints_cam`` (N, K, 3) metres in the original camera frame; ``spatial`` (N, C' * grid^2) and
+        ``z`` (N, D) float64 when asked for.
     """
-    was_training = model.training
-    model.to(device).eval()
-    feats, Ks, scales, xyz = [], [], [], []
+    modules = [m for m in (model, neck) if m is not None]
+    modes = [m.training for m in modules]
+    for m in modules:
+        m.to(device).eval()
+    feats: dict[str, list] = {'features': [], 'spatial': [], 'z': []}
+    Ks, scales, xyz = [], [], []
     try:
         for batch in batches:
             data = model.data_preprocessor(batch, training=False)
             out = model.backbone(data['inputs'])
-            last = out[-1] if isinstance(out, tuple | list) else out
-            feats.append(last.float().mean(dim=(2, 3)).cpu().double().numpy())
+            out = tuple(out) if isinstance(out, tuple | list) else (out,)
+            feats['features'].append(pool_map(out[-1]))
+            if spatial is not None:
+                feats['spatial'].append(pool_map(out[spatial], grid))
+            if neck is not None:
+                feats['z'].append(neck((out[-1],))[0].float())
             for ds in data['data_samples']:
                 gt = ds.gt_instances
                 Ks.append(np.asarray(gt.input_K, np.float64).reshape(3, 3))
                 scales.append(float(np.asarray(gt.hand_scale).reshape(-1)[0]))
                 xyz.append(np.asarray(gt.keypoints_cam, np.float64).reshape(-1, 3))
     finally:
-        model.train(was_training)
-    if not feats:
+        for m, mode in zip(modules, modes):
+            m.train(mode)
+    if not feats['features']:
         raise ValueError('extract_features: no batches')
-    return dict(features=np.concatenate(feats), input_K=np.stack(Ks), hand_scale=np.asarray(scales),
-                keypoints_cam=np.stack(xyz))
+    res = {k: torch.cat(v).cpu().double().numpy() for k, v in feats.items() if v}
+    return dict(res, input_K=np.stack(Ks), hand_scale=np.asarray(scales), keypoints_cam=np.stack(xyz))
 
 
 def encode_labels(codec: Hand25D, keypoints_cam: np.ndarray, input_K: np.ndarray,
@@ -278,11 +323,63 @@ def _subset(n: int, num: int | None, rng: np.random.Generator, field: str) -> np
     return np.sort(rng.choice(n, num, replace=False))
 
 
-def _features(model: nn.Module, dataset, indices: np.ndarray, batch_size: int, device) -> dict:
+def _features(model: nn.Module, dataset, indices: np.ndarray, batch_size: int, device, **kwargs) -> dict:
     from mmengine.dataset import pseudo_collate
     loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, indices.tolist()),
                                          batch_size=batch_size, shuffle=False, collate_fn=pseudo_collate)
-    return extract_features(model, loader, device)
+    return extract_features(model, loader, device, **kwargs)
+
+
+def _probe_config(cfg: Any) -> Any:
+    """A private copy of the config (or the config at a path), with mmpose's registries as default scope."""
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmpose.utils import register_all_modules
+
+    cfg = Config.fromfile(cfg) if isinstance(cfg, str | os.PathLike) else copy.deepcopy(cfg)
+    register_all_modules(init_default_scope=False)
+    init_default_scope(cfg.get('default_scope', 'mmpose'))
+    return cfg
+
+
+def _frozen_model(cfg: Any, checkpoint: str | None, seed: int) -> nn.Module:
+    """The config's model with the backbone from ``checkpoint`` (None: the initialisation seeded by ``seed``),
+    every parameter frozen."""
+    from mmpose.registry import MODELS
+
+    model_cfg = copy.deepcopy(cfg.model)
+    if checkpoint is not None and 'init_cfg' in model_cfg.backbone:
+        model_cfg.backbone.pop('init_cfg')  # all backbone weights come from the checkpoint
+    torch.manual_seed(seed)
+    model = MODELS.build(model_cfg)
+    if checkpoint is None:
+        _init_quietly(model)
+    else:  # before reading any data: a bad file fails fast
+        load_backbone_weights(model.backbone, checkpoint)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def _probe_datasets(cfg: Any) -> tuple[Any, Any]:
+    """(training split with the deterministic test pipeline and all labels, evaluation split)."""
+    from mmpose.registry import DATASETS
+
+    test_ds = copy.deepcopy(cfg.test_dataloader.dataset)
+    train_ds = copy.deepcopy(cfg.train_dataloader.dataset)
+    train_ds.update(pipeline=copy.deepcopy(test_ds.pipeline), label_fraction=1.0, val_ratio=0.0, test_mode=True)
+    return DATASETS.build(train_ds), DATASETS.build(test_ds)
+
+
+def _hold_out(groups: np.ndarray, val_fraction: float, rng: np.random.Generator, field: str) -> np.ndarray:
+    """(N,) bool: the images of a random ``val_fraction`` of the groups (samples), at least one group on
+    each side."""
+    unique = np.unique(groups)
+    if len(unique) < 2:
+        raise ValueError(f'{field}: the training images hold {len(unique)} sample(s); at least 2 are '
+                         'needed to hold some out for choosing the readout\'s parameter')
+    n_out = min(max(1, int(round(val_fraction * len(unique)))), len(unique) - 1)
+    return np.isin(groups, rng.choice(unique, n_out, replace=False))
 
 
 def linear_probe(cfg: Any, checkpoint: str | None = None, num_train: int | None = None,
@@ -313,44 +410,19 @@ def linear_probe(cfg: Any, checkpoint: str | None = None, num_train: int | None 
         dict: ``probe`` and ``mean_pose`` (:func:`probe_scores` dicts on the evaluation images),
         ``lambda`` (chosen), ``num_train``, ``num_eval``, ``feature_dim``, ``seconds`` (wall time).
     """
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-    from mmpose.registry import DATASETS, MODELS
-    from mmpose.utils import register_all_modules
-
     start = time.perf_counter()
     if not 0.0 < val_fraction < 1.0:
         raise ValueError(f'val_fraction: must be in (0, 1), got {val_fraction}')
-    cfg = Config.fromfile(cfg) if isinstance(cfg, str | os.PathLike) else copy.deepcopy(cfg)
-    register_all_modules(init_default_scope=False)
-    init_default_scope(cfg.get('default_scope', 'mmpose'))
-    if checkpoint is not None and 'init_cfg' in cfg.model.backbone:
-        cfg.model.backbone.pop('init_cfg')  # all backbone weights come from the checkpoint
-    torch.manual_seed(seed)
-    model = MODELS.build(cfg.model)
-    if checkpoint is None:
-        _init_quietly(model)
-    else:  # before reading any data: a bad file fails fast
-        load_backbone_weights(model.backbone, checkpoint)
-    for p in model.parameters():
-        p.requires_grad_(False)
-
-    test_ds = copy.deepcopy(cfg.test_dataloader.dataset)
-    train_ds = copy.deepcopy(cfg.train_dataloader.dataset)
-    train_ds.update(pipeline=copy.deepcopy(test_ds.pipeline), label_fraction=1.0, val_ratio=0.0, test_mode=True)
-    train_set, test_set = DATASETS.build(train_ds), DATASETS.build(test_ds)
+    cfg = _probe_config(cfg)
+    model = _frozen_model(cfg, checkpoint, seed)
+    train_set, test_set = _probe_datasets(cfg)
 
     rng = np.random.default_rng(seed)
     train_idx = _subset(len(train_set), num_train, rng, 'num_train')
     eval_idx = _subset(len(test_set), num_eval, rng, 'num_eval')
     # hold out whole samples (all image versions of a sample on the same side) to choose lambda
     sample_ids = np.array([train_set.get_data_info(int(i))['sample_id'] for i in train_idx])
-    unique = np.unique(sample_ids)
-    if len(unique) < 2:
-        raise ValueError(f'num_train: the training images hold {len(unique)} sample(s); at least 2 are '
-                         'needed to hold some out for choosing lambda')
-    n_out = min(max(1, int(round(val_fraction * len(unique)))), len(unique) - 1)
-    held = np.isin(sample_ids, rng.choice(unique, n_out, replace=False))
+    held = _hold_out(sample_ids, val_fraction, rng, 'num_train')
 
     codec = _probe_codec(cfg)
     tr = _features(model, train_set, train_idx, batch_size, device)
@@ -387,3 +459,417 @@ def format_table(res: dict[str, Any]) -> str:
     for key, name in (('probe', 'linear probe'), ('mean_pose', 'mean pose')):
         lines.append(f'| {name} | ' + ' | '.join(f'{res[key][k]:.3f}' for k, _ in TABLE_COLUMNS) + ' |')
     return '\n'.join(lines)
+
+
+# --- the geometry probe ------------------------------------------------------------------------------------
+
+# k-NN neighbourhood sizes tried by default (those larger than the fitting part are skipped).
+DEFAULT_KS = (1, 2, 4, 8, 16, 32, 64)
+# Wrist -> middle-finger MCP (FreiHAND joint order): the hand's in-plane orientation.
+ORIENTATION_JOINTS = (0, 9)
+# Names of the feature sets :func:`probe_backbones` reads (the spatial one is formatted with stage and grid).
+POOLED, SPATIAL, PROJECTION = 'pooled last stage', 'stage {stage} {grid}x{grid}', 'projection z'
+
+
+def hand_orientation(uv: np.ndarray, joints: tuple[int, int] = ORIENTATION_JOINTS) -> np.ndarray:
+    """(N, K, 2) image keypoints -> (N,) angle (radians, ``atan2(dv, du)`` in image axes, v down) of the
+    ``joints[0] -> joints[1]`` direction."""
+    uv = np.asarray(uv, np.float64)
+    d = uv[:, joints[1], :2] - uv[:, joints[0], :2]
+    return np.arctan2(d[:, 1], d[:, 0])
+
+
+def angle_error_deg(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Absolute difference of angles given in radians, in degrees wrapped to [0, 180]."""
+    d = np.degrees(np.asarray(pred, np.float64) - np.asarray(target, np.float64))
+    return np.abs((d + 180.0) % 360.0 - 180.0)
+
+
+def orientation_error(pred: np.ndarray, target: np.ndarray) -> float:
+    """Mean angle error (degrees, each in [0, 180]) of (N, 2) ``(cos, sin)`` rows, each angle read with
+    ``atan2`` (the vectors need not have unit length). Chance level, for unrelated angles, is 90."""
+    pred, target = np.asarray(pred, np.float64), np.asarray(target, np.float64)
+    return float(angle_error_deg(np.arctan2(pred[:, 1], pred[:, 0]),
+                                 np.arctan2(target[:, 1], target[:, 0])).mean())
+
+
+def pa_epe(pred: np.ndarray, target: np.ndarray) -> float:
+    """PA-EPE (mm) of (N, K, 3) joints in metres: FreiHAND's similarity alignment of each prediction
+    (:func:`~peclr_mm.freihand_eval.align_w_scale`), then the mean joint distance, as
+    :func:`~peclr_mm.freihand_eval.keypoint_scores` computes it."""
+    aligned, _ = align_w_scale(target, pred)
+    return float(point_errors(target, aligned).mean() * 1000.0)
+
+
+def geometry_targets(keypoints_cam: np.ndarray, input_K: np.ndarray, root: int = 0) -> dict[str, np.ndarray]:
+    """The geometry probe's targets from camera-frame joints and the network input's intrinsics.
+
+    Args:
+        keypoints_cam (np.ndarray): (N, K, 3) joints in metres, camera frame.
+        input_K (np.ndarray): (N, 3, 3) intrinsics of the network input (e.g. :func:`extract_features`').
+        root (int): the joint the 3-D target is relative to. Defaults to 0 (wrist).
+
+    Returns:
+        dict: ``orientation`` (N, 2) ``(cos, sin)`` of :func:`hand_orientation`, ``uv`` (N, K, 2) input
+        pixels, ``xyz_rel`` (N, K, 3) root-relative joints in metres.
+    """
+    xyz = np.asarray(keypoints_cam, np.float64)
+    uv = project(xyz, np.asarray(input_K, np.float64))
+    angle = hand_orientation(uv)
+    return {'orientation': np.stack([np.cos(angle), np.sin(angle)], -1), 'uv': uv,
+            'xyz_rel': xyz - xyz[:, root:root + 1]}
+
+
+class GeometryTarget(NamedTuple):
+    """One target of the geometry probe.
+
+    Attributes:
+        key (str): its key in :func:`geometry_targets`' dict.
+        column (str): the key of its error in a row of :func:`geometry_probe`.
+        header (str): its column header in :func:`format_geometry_table`.
+        error (Callable): ``error(prediction, target) -> float``, lower is better; also what the readout's
+            parameter is chosen by.
+    """
+
+    key: str
+    column: str
+    header: str
+    error: Callable[[np.ndarray, np.ndarray], float]
+
+
+GEOMETRY_TARGETS = (GeometryTarget('orientation', 'orientation_deg', 'orientation (deg)', orientation_error),
+                    GeometryTarget('uv', 'uv_px', '2-D keypoints (px)', uv_error),
+                    GeometryTarget('xyz_rel', 'pa_epe_mm', 'PA-EPE (mm)', pa_epe))
+
+
+class KNNModel(NamedTuple):
+    """k nearest neighbours by Euclidean distance between features standardised with the training
+    statistics; a prediction is the mean of the neighbours' targets (ties: the earlier training image).
+
+    Attributes:
+        mean (np.ndarray): (D,) training feature means.
+        std (np.ndarray): (D,) training feature standard deviations (1 for constant features).
+        X (np.ndarray): (N, D) standardised training features.
+        Y (np.ndarray): (N, ...) training targets.
+        k (int): the number of neighbours.
+    """
+
+    mean: np.ndarray
+    std: np.ndarray
+    X: np.ndarray
+    Y: np.ndarray
+    k: int
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """(M, D) features -> (M, ...) float64 predictions."""
+        return _knn_path(self, X, [self.k])[self.k]
+
+
+def fit_knn(X: np.ndarray, Y: np.ndarray, k: int) -> KNNModel:
+    """k-NN regression on standardised features: (N, D) features, (N, ...) targets, 1 <= k <= N."""
+    X, Y = _check_xy(X, Y, 'k-NN')
+    if not 1 <= k <= len(X):
+        raise ValueError(f'k-NN: k must be in [1, {len(X)}] (the number of training images), got {k}')
+    mean, std = _standardisation(X)
+    return KNNModel(mean, std, (X - mean) / std, Y, int(k))
+
+
+def _knn_path(model: KNNModel, X_new: np.ndarray, ks: Sequence[int]) -> dict[int, np.ndarray]:
+    """Predictions of ``model``'s neighbours for each k of ``ks`` (its own k unused), from one search."""
+    Z = (np.asarray(X_new, np.float64) - model.mean) / model.std
+    if Z.ndim != 2 or Z.shape[1] != model.X.shape[1] or not np.isfinite(Z).all():
+        raise ValueError(f'k-NN: features must be finite (M, {model.X.shape[1]}), got {Z.shape}')
+    if not ks or not all(1 <= k <= len(model.X) for k in ks):
+        raise ValueError(f'k-NN: each k must be in [1, {len(model.X)}], got {list(ks)}')
+    d2 = (Z * Z).sum(1)[:, None] - 2.0 * Z @ model.X.T + (model.X * model.X).sum(1)[None]
+    order = np.argsort(d2, axis=1, kind='stable')[:, :max(ks)]
+    Yf = model.Y.reshape(len(model.Y), -1)
+    csum = np.cumsum(Yf[order], axis=1)  # (M, max k, T): the sums of the k nearest targets
+    return {k: (csum[:, k - 1] / k).reshape((len(Z),) + model.Y.shape[1:]) for k in ks}
+
+
+def select_knn(X_tr: np.ndarray, Y_tr: np.ndarray, X_val: np.ndarray, Y_val: np.ndarray,
+               ks: Sequence[int] = DEFAULT_KS, error: Callable[[np.ndarray, np.ndarray], float] = uv_error
+               ) -> tuple[KNNModel, dict[int, float]]:
+    """Choose k by ``error`` on held-out *training* data, then refit on all of it (as :func:`select_ridge`).
+
+    Args:
+        X_tr (np.ndarray): (N, D) features the candidates are fitted on.
+        Y_tr (np.ndarray): (N, ...) targets the candidates are fitted on.
+        X_val (np.ndarray): (M, D) held-out features.
+        Y_val (np.ndarray): (M, ...) held-out targets.
+        ks (Sequence[int]): candidate k; those above N are skipped. Defaults to :data:`DEFAULT_KS`.
+        error (Callable): ``error(prediction, target) -> float``. Defaults to :func:`uv_error`.
+
+    Returns:
+        tuple: the :class:`KNNModel` on ``X_tr + X_val`` with the chosen k (the smallest held-out error, ties
+        to the earlier candidate) and ``{k: held-out error}``.
+    """
+    X_val, Y_val = _check_xy(X_val, Y_val, 'select_knn (held-out)')
+    ks = [int(k) for k in ks if k <= len(X_tr)]
+    errors = {k: error(p, Y_val) for k, p in _knn_path(fit_knn(X_tr, Y_tr, 1), X_val, ks).items()}
+    best = min(errors, key=errors.get)
+    return fit_knn(np.concatenate([np.asarray(X_tr, np.float64), X_val]),
+                   np.concatenate([np.asarray(Y_tr, np.float64), Y_val]), best), errors
+
+
+# Readouts of the geometry probe: name -> the name of the parameter chosen on held-out images.
+READOUTS = {'ridge': 'lambda', 'k-NN': 'k'}
+
+
+def _predictions(readout: str, X_fit: np.ndarray, Y_fit: np.ndarray, X_new: np.ndarray,
+                 params: Sequence) -> dict:
+    """``{parameter: (M, T) predictions}`` of a readout fitted on (N, D) features and (N, T) targets."""
+    if readout == 'ridge':
+        return {m.lam: m.predict(X_new) for m in _ridge_path(X_fit, Y_fit, params)}
+    if readout == 'k-NN':
+        return _knn_path(fit_knn(X_fit, Y_fit, 1), X_new, params)
+    raise ValueError(f'readouts: unknown readout {readout!r}; valid: {list(READOUTS)}')
+
+
+def _flatten(targets: Mapping[str, np.ndarray]) -> np.ndarray:
+    """The :data:`GEOMETRY_TARGETS` as one (n, T) matrix, in that order."""
+    return np.hstack([targets[t.key].reshape(len(targets[t.key]), -1) for t in GEOMETRY_TARGETS])
+
+
+def _part(Y: np.ndarray, targets: Mapping[str, np.ndarray], key: str) -> np.ndarray:
+    """The columns of target ``key`` in a :func:`_flatten`-ed (n, T) matrix, in that target's shape."""
+    start = 0
+    for t in GEOMETRY_TARGETS:
+        shape = targets[t.key].shape[1:]
+        size = int(np.prod(shape))
+        if t.key == key:
+            return Y[:, start:start + size].reshape((len(Y),) + shape)
+        start += size
+    raise KeyError(key)
+
+
+def _fit_and_score(readout: str, params: Sequence, X: np.ndarray, Y: Mapping[str, np.ndarray], fit: np.ndarray,
+                   held: np.ndarray, X_eval: np.ndarray, Y_eval: Mapping[str, np.ndarray]
+                   ) -> tuple[dict[str, float], dict[str, Any]]:
+    """Per target: the parameter with the smallest error on ``held`` when fitted on ``fit``; refitted on
+    both, the evaluation error. Returns ``({column: error}, {column: chosen parameter})``."""
+    Yf = _flatten(Y)
+    if readout == 'k-NN':
+        params = [int(k) for k in params if k <= len(fit)]
+    val = _predictions(readout, X[fit], Yf[fit], X[held], params)
+    chosen = {}
+    for t in GEOMETRY_TARGETS:
+        errs = [t.error(_part(val[p], Y, t.key), Y[t.key][held]) for p in params]
+        chosen[t.column] = params[int(np.argmin(errs))]  # ties: the earlier candidate
+    use = np.concatenate([fit, held])
+    final = _predictions(readout, X[use], Yf[use], X_eval, sorted(set(chosen.values())))
+    errors = {t.column: t.error(_part(final[chosen[t.column]], Y, t.key), Y_eval[t.key])
+              for t in GEOMETRY_TARGETS}
+    return errors, chosen
+
+
+def budget_split(groups: np.ndarray, budget: int | None, val_fraction: float = 0.2, seed: int = 0
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """The training images of a label budget, as a fitting part and a held-out part.
+
+    Args:
+        groups (np.ndarray): (N,) sample id of each training image; held-out images are whole groups (all
+            image versions of a sample on one side).
+        budget (int, optional): number of labelled images, a random subset; None: all N.
+        val_fraction (float): fraction of the budget's groups held out. Defaults to 0.2.
+        seed (int): with ``budget``, seeds the draw: the same split for every backbone. Defaults to 0.
+
+    Returns:
+        tuple: sorted indices of the fitting part and of the held-out part.
+    """
+    groups = np.asarray(groups)
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f'val_fraction: must be in (0, 1), got {val_fraction}')
+    rng = np.random.default_rng([seed, 0 if budget is None else budget])
+    idx = _subset(len(groups), budget, rng, 'budgets')
+    held = _hold_out(groups[idx], val_fraction, rng, 'budgets')
+    return idx[~held], idx[held]
+
+
+def _check_sets(features: Mapping[str, np.ndarray], targets: Mapping[str, np.ndarray], what: str) -> int:
+    """The common number of images of a split's feature sets and targets (one-line errors name the field)."""
+    missing = [t.key for t in GEOMETRY_TARGETS if t.key not in targets]
+    if missing:
+        raise ValueError(f'{what}_targets: missing {missing} (see geometry_targets)')
+    n = {len(targets[t.key]) for t in GEOMETRY_TARGETS} | {len(x) for x in features.values()}
+    if len(n) != 1:
+        raise ValueError(f'{what}_features / {what}_targets: different numbers of images {sorted(n)}')
+    return n.pop()
+
+
+def geometry_probe(train_features: Mapping[str, np.ndarray], train_targets: Mapping[str, np.ndarray],
+                   eval_features: Mapping[str, np.ndarray], eval_targets: Mapping[str, np.ndarray],
+                   groups: np.ndarray | None = None, budgets: Sequence[int | None] = (200, None),
+                   readouts: Sequence[str] = tuple(READOUTS), backbone: str = '', val_fraction: float = 0.2,
+                   lambdas: Sequence[float] = DEFAULT_LAMBDAS, ks: Sequence[int] = DEFAULT_KS, seed: int = 0
+                   ) -> list[dict[str, Any]]:
+    """The geometry probe on given features: every feature set x readout x label budget, each target's
+    readout parameter chosen on held-out training images, scored on the evaluation images.
+
+    Args:
+        train_features (Mapping[str, np.ndarray]): ``{feature set: (N, D) features}`` of the training images.
+        train_targets (Mapping[str, np.ndarray]): :func:`geometry_targets` of the training images.
+        eval_features (Mapping[str, np.ndarray]): ``{feature set: (M, D) features}`` (the same sets).
+        eval_targets (Mapping[str, np.ndarray]): :func:`geometry_targets` of the evaluation images.
+        groups (np.ndarray, optional): (N,) sample id per training image (see :func:`budget_split`); None:
+            every image its own sample.
+        budgets (Sequence[int | None]): label budgets in images (None: all). Defaults to ``(200, None)``.
+        readouts (Sequence[str]): of :data:`READOUTS`. Defaults to ridge and k-NN.
+        backbone (str): the ``backbone`` field of the rows.
+        val_fraction (float): fraction of each budget's samples held out. Defaults to 0.2.
+        lambdas (Sequence[float]): ridge candidates. Defaults to :data:`DEFAULT_LAMBDAS`.
+        ks (Sequence[int]): k-NN candidates. Defaults to :data:`DEFAULT_KS`.
+        seed (int): seed of the budgets' subsets and held-out parts. Defaults to 0.
+
+    Returns:
+        list[dict]: one row per budget, feature set and readout: ``backbone``, ``features``, ``readout``,
+        ``budget`` (int or ``'all'``), ``labels`` (training images used), ``dim``, the errors
+        ``orientation_deg``, ``uv_px``, ``pa_epe_mm`` (:data:`GEOMETRY_TARGETS`) and ``lambda`` or ``k``
+        (``{column: chosen value}``).
+    """
+    n = _check_sets(train_features, train_targets, 'train')
+    _check_sets(eval_features, eval_targets, 'eval')
+    if set(train_features) != set(eval_features):
+        raise ValueError(f'eval_features: feature sets {sorted(eval_features)} differ from train_features\' '
+                         f'{sorted(train_features)}')
+    groups = np.arange(n) if groups is None else np.asarray(groups)
+    if len(groups) != n:
+        raise ValueError(f'groups: {len(groups)} ids for {n} training images')
+    unknown = [r for r in readouts if r not in READOUTS]
+    if unknown:
+        raise ValueError(f'readouts: unknown {unknown}; valid: {list(READOUTS)}')
+    rows = []
+    for budget in budgets:
+        fit, held = budget_split(groups, budget, val_fraction, seed)
+        for name, X in train_features.items():
+            X, _ = _check_xy(X, train_targets['uv'], f'train_features["{name}"]')
+            X_eval, _ = _check_xy(eval_features[name], eval_targets['uv'], f'eval_features["{name}"]')
+            for readout in readouts:
+                param = READOUTS[readout]
+                errors, chosen = _fit_and_score(readout, lambdas if readout == 'ridge' else ks, X, train_targets,
+                                                fit, held, X_eval, eval_targets)
+                rows.append(dict(backbone=backbone, features=name, readout=readout,
+                                 budget='all' if budget is None else int(budget), labels=len(fit) + len(held),
+                                 dim=int(X.shape[1]), **errors, **{param: chosen}))
+    return rows
+
+
+def mean_pose_rows(train_targets: Mapping[str, np.ndarray], eval_targets: Mapping[str, np.ndarray],
+                   groups: np.ndarray | None = None, budgets: Sequence[int | None] = (200, None),
+                   val_fraction: float = 0.2, seed: int = 0) -> list[dict[str, Any]]:
+    """The mean-pose baseline of :func:`geometry_probe`: every evaluation image gets the mean target of a
+    budget's training images (the same images :func:`geometry_probe` uses; for the orientation, the mean
+    ``(cos, sin)`` vector, i.e. the circular mean). Rows as :func:`geometry_probe`'s, backbone ``mean pose``."""
+    n = _check_sets({}, train_targets, 'train')
+    m = _check_sets({}, eval_targets, 'eval')
+    groups = np.arange(n) if groups is None else np.asarray(groups)
+    rows = []
+    for budget in budgets:
+        use = np.concatenate(budget_split(groups, budget, val_fraction, seed))
+        errors = {t.column: t.error(np.broadcast_to(train_targets[t.key][use].mean(0),
+                                                    (m,) + train_targets[t.key].shape[1:]), eval_targets[t.key])
+                  for t in GEOMETRY_TARGETS}
+        rows.append(dict(backbone='mean pose', features='', readout='training mean',
+                         budget='all' if budget is None else int(budget), labels=len(use), dim=0, **errors))
+    return rows
+
+
+def format_geometry_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    """Markdown table of :func:`geometry_probe` / :func:`mean_pose_rows` rows, in the given order (2 decimals).
+
+    Returns:
+        str: the table, without a final newline.
+    """
+    head = ['backbone', 'features', 'readout', 'labels'] + [t.header for t in GEOMETRY_TARGETS]
+    lines = ['| ' + ' | '.join(head) + ' |', '|---|---|---|---:' + '|---:' * len(GEOMETRY_TARGETS) + '|']
+    for r in rows:
+        cells = [r['backbone'], r['features'], r['readout'], str(r['labels'])]
+        lines.append('| ' + ' | '.join(cells + [f'{r[t.column]:.2f}' for t in GEOMETRY_TARGETS]) + ' |')
+    return '\n'.join(lines)
+
+
+def _spatial_outputs(cfg: Any, stage: int) -> int:
+    """Make the config's backbone return stage ``stage`` and its last stage (``out_indices``, ResNet-style
+    stages counted from 0); returns the index of ``stage`` in its output tuple."""
+    last = int(cfg.model.backbone.get('num_stages', 4)) - 1
+    if not 0 <= stage <= last:
+        raise ValueError(f'spatial_stage: must be in [0, {last}] (the backbone\'s stages), got {stage}')
+    out = tuple(sorted({stage, last}))
+    cfg.model.backbone.out_indices = out
+    return out.index(stage)
+
+
+def probe_backbones(cfg: Any, backbones: Mapping[str, str | None], necks: Mapping[str, nn.Module] | None = None,
+                    num_train: int | None = None, num_eval: int | None = None,
+                    budgets: Sequence[int | None] = (200, None), spatial_stage: int = 2, grid: int = 4,
+                    readouts: Sequence[str] = tuple(READOUTS), val_fraction: float = 0.2, seed: int = 0,
+                    batch_size: int = 64, device: str = 'cpu') -> dict[str, Any]:
+    """The geometry probe of several backbones of one config on its FreiHAND-style data (the splits of
+    :func:`linear_probe`), with the mean-pose rows; every backbone sees the same images and budgets.
+
+    Feature sets: :data:`POOLED` (the last stage, globally averaged), :data:`SPATIAL` (stage
+    ``spatial_stage + 1``, averaged to ``grid x grid`` and flattened) and, for backbones with a neck in
+    ``necks``, :data:`PROJECTION` (the neck's output on the last stage).
+
+    Args:
+        cfg (mmengine.Config | str): an mmpose top-down config of this project, or its path. Not modified.
+        backbones (Mapping[str, str | None]): ``{name: checkpoint with backbone.* weights}``; None: the
+            config's random initialisation seeded by ``seed`` (the random-weights baseline).
+        necks (Mapping[str, nn.Module], optional): ``{name: projection neck}`` of some backbones.
+        num_train (int, optional): random subset of the training images (by ``seed``); None: all.
+        num_eval (int, optional): random subset of the evaluation images (by ``seed``); None: all.
+        budgets (Sequence[int | None]): label budgets in images (None: all). Defaults to ``(200, None)``.
+        spatial_stage (int): the earlier stage, counted from 0. Defaults to 2 (the third).
+        grid (int): cells per side of the spatial feature set. Defaults to 4.
+        readouts (Sequence[str]): of :data:`READOUTS`. Defaults to ridge and k-NN.
+        val_fraction (float): fraction of each budget's samples held out. Defaults to 0.2.
+        seed (int): seed of the subsets, the held-out parts and random initialisations. Defaults to 0.
+        batch_size (int): feature-extraction batch size. Defaults to 64.
+        device (str): where the backbones run. Defaults to ``'cpu'``.
+
+    Returns:
+        dict: ``rows`` (:func:`mean_pose_rows`, then :func:`geometry_probe`'s per backbone),
+        ``num_train``, ``num_eval``, ``seconds`` (wall time).
+    """
+    start = time.perf_counter()
+    if not backbones:
+        raise ValueError('backbones: nothing to probe')
+    cfg = _probe_config(cfg)
+    spatial = _spatial_outputs(cfg, spatial_stage)
+    names = {'features': POOLED, 'spatial': SPATIAL.format(stage=spatial_stage + 1, grid=grid), 'z': PROJECTION}
+    train_set, test_set = _probe_datasets(cfg)
+    rng = np.random.default_rng(seed)
+    train_idx = _subset(len(train_set), num_train, rng, 'num_train')
+    eval_idx = _subset(len(test_set), num_eval, rng, 'num_eval')
+    groups = np.array([train_set.get_data_info(int(i))['sample_id'] for i in train_idx])
+    models = {name: _frozen_model(cfg, ckpt, seed) for name, ckpt in backbones.items()}  # bad files fail first
+    rows: list[dict[str, Any]] = []
+    kw = dict(budgets=budgets, val_fraction=val_fraction, seed=seed)
+    for name, model in models.items():
+        extra = dict(spatial=spatial, grid=grid, neck=(necks or {}).get(name))
+        tr = _features(model, train_set, train_idx, batch_size, device, **extra)
+        ev = _features(model, test_set, eval_idx, batch_size, device, **extra)
+        if not rows:
+            y_tr = geometry_targets(tr['keypoints_cam'], tr['input_K'])
+            y_ev = geometry_targets(ev['keypoints_cam'], ev['input_K'])
+            rows += mean_pose_rows(y_tr, y_ev, groups, **kw)
+        rows += geometry_probe({names[k]: tr[k] for k in names if k in tr}, y_tr,
+                               {names[k]: ev[k] for k in names if k in ev}, y_ev, groups, readouts=readouts,
+                               backbone=name, **kw)
+    return dict(rows=_comparison_order(rows, list(names.values()), list(backbones)),
+                num_train=int(len(train_idx)), num_eval=int(len(eval_idx)), seconds=time.perf_counter() - start)
+
+
+def _comparison_order(rows: list[dict], features: list[str], backbones: list[str]) -> list[dict]:
+    """Rows grouped by budget (in the given order), then feature set and readout, backbones side by side
+    in the given order; each budget's mean pose first."""
+    budgets = list(dict.fromkeys(r['budget'] for r in rows))
+    readouts = list(READOUTS)
+
+    def key(r: dict) -> tuple:
+        if r['backbone'] == 'mean pose':
+            return budgets.index(r['budget']), -1, -1, -1
+        return (budgets.index(r['budget']), features.index(r['features']), readouts.index(r['readout']),
+                backbones.index(r['backbone']))
+    return sorted(rows, key=key)

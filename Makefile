@@ -27,8 +27,8 @@ test: install
 lint: install
 	@$(PY) -m ruff check peclr_mm tools tests bench configs
 
-# The paper's comparison end to end on synthetic FreiHAND on a CPU, over seeds (preset full by default;
-# QUICK=1 is PRESET=quick, ~3-7 min; PRESET=long 63 min measured). Pass more options with DEMO_ARGS, e.g.
+# The paper's comparison end to end on synthetic FreiHAND, over seeds (preset full by default; QUICK=1 is
+# PRESET=quick; PRESET=long; PRESET=gpu on one CUDA device; docs/demo.md). Pass more options with DEMO_ARGS, e.g.
 # make demo QUICK=1 DEMO_ARGS="--work-dir /tmp/demo --jobs 1"; tools/demo.py --help lists them.
 .PHONY: demo
 demo: install

@@ -135,12 +135,12 @@ def test_demo_plan_per_seed_graph(tmp_path):
     stages = P.demo_plan(opts, preset)
     names = [s.name for s in stages]
     for seed in (0, 1):
-        for algo in ('simclr', 'peclr'):
+        for algo in ('simclr', 'simclr-app', 'peclr'):
             assert f'pretrain/{algo}_s{seed}' in names and f'export/{algo}_s{seed}' in names
         for init in P.INITS:
             assert f'probe/{init}_s{seed}' in names and f'test/{init}_100pct_s{seed}' in names
     assert 'finetune/peclr_10pct_s0' in names and 'finetune/peclr_10pct_s1' not in names
-    assert len(stages) == 4 + 4 + 6 + 9 + 9
+    assert len(stages) == 6 + 6 + 8 + 12 + 12
     by = {s.name: s for s in stages}
     assert by['finetune/peclr_100pct_s1'].deps == ('export/peclr_s1',)
     assert by['probe/simclr_s0'].deps == ('export/simclr_s0',) and by['finetune/scratch_10pct_s0'].deps == ()
@@ -149,11 +149,54 @@ def test_demo_plan_per_seed_graph(tmp_path):
     assert f'model.backbone.init_cfg.checkpoint={tmp_path / "pretrain" / "simclr_s1" / "backbone.pth"}' in cmd
     assert 'train_cfg.max_iters=24' in cmd
     assert 'randomness.seed=1' in [str(c) for c in by['pretrain/peclr_s1'].cmd]
-    # equal pretraining budget: PeCLR and SimCLR get the same schedule options on each seed
+    # equal pretraining budget: every algorithm gets the same schedule options on each seed
     for seed in (0, 1):
-        peclr, simclr = ([str(c) for c in by[f'pretrain/{a}_s{seed}'].cmd] for a in ('peclr', 'simclr'))
+        peclr, simclr, app = ([str(c) for c in by[f'pretrain/{a}_s{seed}'].cmd] for a in P.ALGOS[::-1])
         assert f'train_cfg.max_iters={preset.pretrain_iters}' in peclr
-        assert peclr[peclr.index('--cfg-options'):] == simclr[simclr.index('--cfg-options'):]
+        assert peclr[peclr.index('--cfg-options'):] == simclr[simclr.index('--cfg-options'):] == app[
+            app.index('--cfg-options'):]
+    assert by['pretrain/simclr-app_s0'].cmd[2].name == 'simclr-appearance_resnet18-w32_1xb64-400it_synth-freihand-64px.py'
+    assert by['finetune/simclr-app_10pct_s0'].cmd[2].name == (
+        'td-reg25d_res18-w32-simclr-app_1xb32-500it_synth-freihand3d-10pct-64x64.py')
+
+
+def test_appearance_only_simclr_differs_from_simclr_in_the_views_geometry_only():
+    from mmengine.config import Config
+    for scale in P.DEMO_SCALES:
+        simclr, app = (Config.fromfile(str(P.pretrain_config(a, scale)[0]), import_custom_modules=False)
+                       for a in ('simclr', 'simclr-app'))
+        views, app_views = (c.train_dataloader.dataset.pipeline[1].transforms[0] for c in (simclr, app))
+        assert app_views[1] == dict(type='TrackedRandomAffine', max_angle=0, shift=0, random_sign=False,
+                                    margin=1.2, flip_prob=0.0)
+        assert views[1].max_angle == 45 and views[1].margin == (0.9, 1.5)
+        assert [v for k, v in enumerate(views) if k != 1] == [v for k, v in enumerate(app_views) if k != 1]
+        a, b = simclr.to_dict(), app.to_dict()
+        for key in ('view_pipeline', 'train_pipeline', 'train_dataloader'):
+            a.pop(key), b.pop(key)
+        assert a == b
+        assert app.model.type == 'SimCLR'
+
+
+def test_gpu_preset_plan_uses_the_gpu_configs_and_fits_the_device(tmp_path):
+    preset = PRESETS['gpu']
+    assert preset.scale == 'demo-gpu' and preset.low_label_seeds is None and len(preset.seeds) >= 2
+    stages = P.demo_plan(P.DemoOptions(work=tmp_path, data_root=tmp_path / 'data', device='cuda', workers=3), preset)
+    by = {s.name: s for s in stages}
+    assert len(stages) == len(preset.seeds) * (3 + 3 + 4 + 8 + 8)  # every seed at 10 % too
+    pre = [str(c) for c in by['pretrain/simclr-app_s1'].cmd]
+    assert pre[2].endswith('simclr-appearance_resnet18_1xb256-1000it_synth-freihand-128px.py')
+    assert 'train_dataloader.num_workers=3' in pre and 'optim_wrapper.type=OptimWrapper' not in pre  # bf16 AMP kept
+    ft = [str(c) for c in by['finetune/peclr_10pct_s1'].cmd]
+    assert ft[2].endswith('td-reg25d_res18-peclr_1xb128-500it_synth-freihand3d-10pct-128x128.py')
+    assert 'test_dataloader.num_workers=3' in [str(c) for c in by['test/peclr_10pct_s1'].cmd]
+    assert [str(c) for c in by['probe/scratch_s0'].cmd][-2:] == ['--device', 'cuda']
+    cpu = {s.name: s for s in P.demo_plan(P.DemoOptions(work=tmp_path, data_root=tmp_path / 'data'), preset)}
+    assert 'optim_wrapper.type=OptimWrapper' in [str(c) for c in cpu['pretrain/peclr_s0'].cmd]
+    from mmengine.config import Config
+    for name in ('pretrain/peclr_s0', 'finetune/scratch_100pct_s0'):
+        cfg = Config.fromfile(str(by[name].cmd[2]), import_custom_modules=False)
+        assert cfg.optim_wrapper.type == 'AmpOptimWrapper' and cfg.optim_wrapper.dtype == 'bfloat16'
+        assert cfg.model.backbone.base_channels == 64 and cfg.env_cfg.cudnn_benchmark
 
 
 def _fake_work(tmp_path: Path) -> tuple[Path, Path, list[dict], dict]:
@@ -174,7 +217,7 @@ def _fake_work(tmp_path: Path) -> tuple[Path, Path, list[dict], dict]:
     for i in range(n):
         cv2.imwrite(str(data / 'evaluation' / 'rgb' / f'{i:08d}.jpg'), rng.integers(0, 255, (224, 224, 3), np.uint8))
     runs = []
-    noise = {'scratch': 0.02, 'simclr': 0.015, 'peclr': 0.01}
+    noise = {'scratch': 0.02, 'simclr': 0.015, 'simclr-app': 0.012, 'peclr': 0.01}
     for f, seeds in ((0.1, (0,)), (1.0, (0, 1))):
         for init in P.INITS:
             for seed in seeds:
@@ -186,7 +229,7 @@ def _fake_work(tmp_path: Path) -> tuple[Path, Path, list[dict], dict]:
                 (d / 'test' / 'stamp' / 'stamp.json').write_text(json.dumps({f'freihand/{k}': v for k, v in m.items()}))
                 runs.append(dict(init=init, fraction=f, seed=seed, name=P.run_name(init, f, seed), dir=str(d),
                                  metrics=m, finetune_wall_s=1.0))
-    probe = {'scratch': 15.9, 'simclr': 15.0, 'peclr': 14.8}
+    probe = {'scratch': 15.9, 'simclr': 15.0, 'simclr-app': 14.9, 'peclr': 14.8}
     for init in P.INITS:
         for seed in (0, 1):
             d = work / 'probe' / P.seeded(init, seed)
@@ -224,7 +267,8 @@ def test_report_renders_mean_sd_paired_and_error_bars(tmp_path):
     for r in runs:  # every run's metric numbers, unchanged
         assert f'| {r["seed"]} | {r["metrics"]["EPE"]:.2f} | {r["metrics"]["PA-EPE"]:.2f} |' in md
     res = json.loads((work / 'results.json').read_text())
-    assert len(res['results']) == 9 and res['summary']['probe']['peclr']['uv_px']['n'] == 2
+    assert len(res['results']) == 12 and res['summary']['probe']['peclr']['uv_px']['n'] == 2
+    assert '| probe uv error (px) | SimCLR − SimCLR (appearance only) | s0: +0.10, s1: +0.10 |' in md
     for png in [out['png'], work / 'equivariance.png', *out['pictures']]:
         assert png.read_bytes()[:8] == PNG_MAGIC
-    assert len(out['pictures']) == 6  # first seed: 3 inits x 2 fractions
+    assert len(out['pictures']) == 8  # first seed: 4 inits x 2 fractions

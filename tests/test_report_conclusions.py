@@ -45,3 +45,20 @@ def test_an_ordering_one_seed_contradicts_is_not_shown():
     assert "The paper's ordering PeCLR < SimCLR < scratch at 100 % labels is not shown by this run." in not_shows
     assert 'At 100 % labels, the mean pose (30.00 mm PA-EPE) is beaten by scratch on 2/3 seeds only.' in not_shows
     assert not any(s.startswith("The paper's ordering") for s in shows)
+
+
+def test_the_appearance_only_arm_separates_equivariance_from_invariance():
+    """PeCLR < appearance-only SimCLR on every seed: equivariance helps; SimCLR − appearance-only unresolved
+    (one seed against): whether invariance hurts is not claimed."""
+    pa = {'peclr': {0: 20.0, 1: 20.1, 2: 19.9}, 'simclr-app': {0: 21.0, 1: 21.1, 2: 21.1},
+          'simclr': {0: 21.5, 1: 21.6, 2: 20.9}, 'scratch': {0: 23.0, 1: 23.1, 2: 22.8}}
+    summary = _summary(pa)
+    summary['comparisons'] += [(M, a, b, paired(pa[a], pa[b])) for a, b in
+                               (('peclr', 'simclr-app'), ('simclr', 'simclr-app'))]
+    shows, not_shows = conclusions(summary)
+    assert f"{M}: equivariance to the views' geometry helps against the same contrast without geometric " \
+           'augmentation (PeCLR − SimCLR (appearance only) = -1.07 ± 0.12).' in shows
+    assert f'{M}: whether invariance to rotation, translation and scale hurts (SimCLR vs SimCLR (appearance ' \
+           'only)) is not resolved.' in not_shows
+    assert f'{M}: SimCLR vs SimCLR (appearance only) not resolved (2/3 seeds agree in sign, mean +0.27 ± 0.40).' \
+        in not_shows

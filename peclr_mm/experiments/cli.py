@@ -16,22 +16,26 @@ presets (--preset; sizes in peclr_mm/experiments/presets.py):
 """ + '\n'.join(f'  {name:6s} num_train {p.num_train}, num_eval {p.num_eval}, pretrain {p.pretrain_iters} it, '
                 f'finetune {p.finetune_iters} it, seeds {" ".join(map(str, p.seeds))} '
                 f'(< 100 % labels: {"all" if p.low_label_seeds is None else "first " + str(p.low_label_seeds)}), '
-                f'jobs {p.jobs}' for name, p in PRESETS.items()) + """
+                f'jobs {p.jobs}' + (', GPU configs' if p.scale == 'demo-gpu' else '')
+                for name, p in PRESETS.items()) + """
 
-Per seed: pretrain PeCLR and SimCLR, export, linear-probe scratch/SimCLR/PeCLR, fine-tune + test every init
-at 100 % labels (that seed's backbone, fine-tuning randomness and label subset); the label fractions below
-100 % run for the preset's first seed(s) only. results.md reports mean +- sd over seeds and paired
-differences. --pretrain-seeds (before: extra pretraining seeds for the probe only) is now an alias of --seeds.
+Per seed: pretrain PeCLR, SimCLR and SimCLR without geometric augmentation (simclr-app), export,
+linear-probe scratch and each backbone, fine-tune + test every init at 100 % labels and at the label
+fractions below (that seed's backbone, fine-tuning randomness and label subset; --low-label-seeds K runs the
+fractions below 100 % for the first K seeds only). results.md reports mean +- sd over seeds and paired
+differences. --preset gpu runs the GPU configs on the first CUDA device (on a CPU: fp32, slowly, as the tests
+do). --pretrain-seeds is an alias of --seeds.
 """
 
 
 def demo_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='tools/demo.py', formatter_class=argparse.RawDescriptionHelpFormatter,
-                                description='PeCLR vs SimCLR vs scratch on synthetic FreiHAND (CPU demo).',
+                                description='PeCLR vs SimCLR (with and without geometric augmentation) vs scratch on '
+                                'synthetic FreiHAND (CPU presets; --preset gpu on one CUDA device).',
                                 epilog=DEMO_EPILOG)
     p.add_argument('--preset', choices=sorted(PRESETS), default='full', help='sizes, seeds and jobs (default full)')
     p.add_argument('--quick', action='store_true', help='same as --preset quick (tiny sizes, ~3 min)')
-    p.add_argument('--work-dir', help='outputs (default work_dirs/demo, work_dirs/demo_quick, work_dirs/demo_long)')
+    p.add_argument('--work-dir', help='outputs (default work_dirs/demo, or work_dirs/demo_<preset>)')
     p.add_argument('--data-root', help='use this FreiHAND-format folder instead of rendering one')
     p.add_argument('--seeds', nargs='+', type=int, metavar='S', help='seeds (default: the preset\'s)')
     p.add_argument('--seed', type=int, help='one seed: same as --seeds S (the data keep --data-seed)')

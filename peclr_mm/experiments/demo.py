@@ -1,8 +1,11 @@
-"""The CPU demo end to end: render the data, run the stage graph, collect the metrics, write the report."""
+"""The demo end to end: render the data, run the stage graph, collect the metrics, write the report. The GPU
+preset (``scale='demo-gpu'``) first finds its device and, where the OpenMMLab stack is missing (the lent GPU
+machines), installs ``device_wheels/`` (:func:`.gpu_check.prepare_stack`)."""
 from __future__ import annotations
 
 import dataclasses
 import os
+import platform
 import time
 from pathlib import Path
 
@@ -10,8 +13,8 @@ from ..fileio import atomic_write_json, load_json
 from .plan import DemoOptions, FinetuneRun, demo_plan, finetune_runs
 from .presets import Preset
 from .report import write_report
-from .results import read_test_metrics, stage_wall
-from .stages import ROOT, echo, read_stamp, run_stages, stage_env
+from .results import images_per_s, read_test_metrics, stage_wall
+from .stages import ROOT, Stage, echo, merged_config, read_stamp, run_stages, stage_env
 
 
 def make_data(data_root: Path, preset: Preset, seed: int, force: bool) -> float:
@@ -31,7 +34,7 @@ def make_data(data_root: Path, preset: Preset, seed: int, force: bool) -> float:
     t0 = time.time()
     try:
         make_synthetic_freihand(str(data_root), preset.num_train, preset.num_eval, size=224, seed=seed,
-                                workers=min(2, os.cpu_count() or 1), overwrite=True, progress=True)
+                                workers=os.cpu_count() or 1, overwrite=True, progress=True)
     except FileExistsError as e:  # a symbolic link or a folder the project did not render: left as it is
         raise FileExistsError(f'{e} (the demo renders into WORK_DIR/data; --data-root DIR trains on DIR '
                               'as it is)') from None
@@ -39,6 +42,46 @@ def make_data(data_root: Path, preset: Preset, seed: int, force: bool) -> float:
     atomic_write_json(stamp, dict(settings=want, wall_s=wall))
     echo(f'[data] finished in {wall:.0f} s')
     return wall
+
+
+def find_device(preset: Preset) -> tuple[str, str]:
+    """(``'cuda'`` or ``'cpu'``, the device in words) where the preset's stages compute. The CPU presets run on
+    the CPU; the GPU preset on the first CUDA device, or, without one, on the CPU (fp32, slowly: what the tests
+    run), which it says in one line."""
+    cpu = f'CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)'
+    if preset.scale != 'demo-gpu':
+        return 'cpu', cpu
+    import torch
+    if torch.cuda.is_available():
+        return 'cuda', f'{torch.cuda.get_device_name(0)} (CUDA {torch.version.cuda}), {os.cpu_count()} CPU cores'
+    echo('[device] no CUDA device: running the GPU preset on the CPU (fp32, slow; sized for one H100)')
+    return 'cpu', cpu + ', no CUDA device'
+
+
+def loader_workers(preset: Preset) -> int:
+    """Data loader workers per stage of the GPU configs: the cores left after one per running stage, shared
+    among the stages that run at once (at least 1)."""
+    cores = os.cpu_count() or 1
+    return max(1, (cores - preset.jobs) // preset.jobs)
+
+
+def throughput(stages: list[Stage]) -> dict:
+    """Training images per second (mean over the runs, and the runs' count) of the pretraining (source images;
+    each gives two views) and the fine-tuning stages, from their logged iteration times."""
+    out = {}
+    for kind in ('pretrain', 'finetune'):
+        rates = []
+        for s in stages:
+            if not s.name.startswith(kind + '/'):
+                continue
+            cmd = [str(c) for c in s.cmd]
+            batch = merged_config(cmd[2], cmd[cmd.index('--cfg-options') + 1:]).train_dataloader.batch_size
+            rate = images_per_s(s.out, batch)
+            if rate is not None:
+                rates.append(rate)
+        if rates:
+            out[kind] = dict(images_per_s=sum(rates) / len(rates), runs=len(rates))
+    return out
 
 
 def run_record(run: FinetuneRun) -> dict:
@@ -55,10 +98,21 @@ def run_demo(preset_name: str, preset: Preset, opts: DemoOptions, *, data_seed: 
     """Everything ``tools/demo.py`` does; returns :func:`.report.write_report`'s paths."""
     t_start = time.time()
     opts.work.mkdir(parents=True, exist_ok=True)
-    walls = {'data': make_data(opts.data_root, preset, data_seed, force) if render else 0.0}
+    device, device_name = find_device(preset)
+    walls = {}
+    if preset.scale == 'demo-gpu':
+        from .gpu_check import prepare_stack
+        t0 = time.time()
+        installed = prepare_stack('auto', opts.work)  # the lent GPU machines have torch but no OpenMMLab
+        if installed:
+            walls['install'] = time.time() - t0
+            echo(f'[install] {len(installed["wheels"])} wheels from {installed["wheelhouse"]} in '
+                 f'{walls["install"]:.0f} s')
+        opts = dataclasses.replace(opts, device=device, workers=loader_workers(preset))
+    walls['data'] = make_data(opts.data_root, preset, data_seed, force) if render else 0.0
     stages = demo_plan(opts, preset)
     echo(f'[plan] {len(stages)} stages, preset {preset_name}, seeds {" ".join(map(str, preset.seeds))}, '
-         f'{preset.jobs} at once; work dir {opts.work}')
+         f'{preset.jobs} at once on {device_name}; work dir {opts.work}')
     done = run_stages(stages, jobs=preset.jobs, force=force, env=stage_env())
     walls.update((s.name, done[s.name]) for s in stages)  # plan order
     runs = [run_record(r) for r in finetune_runs(opts, preset)]
@@ -67,7 +121,8 @@ def run_demo(preset_name: str, preset: Preset, opts: DemoOptions, *, data_seed: 
                     inits=list(opts.inits), fractions=list(opts.fractions),
                     pretrained_dir=str(opts.pretrained_dir) if opts.pretrained_dir else None,
                     pretrain_options=list(opts.pretrain_options), peclr_options=list(opts.peclr_options),
-                    finetune_options=list(opts.finetune_options), command=command)
+                    finetune_options=list(opts.finetune_options), command=command, device=device_name,
+                    throughput=throughput(stages))
     settings['seeds'] = list(preset.seeds)
     out = write_report(opts.work, opts.data_root, settings, walls, time.time() - t_start, runs,
                        num_pictures=preset.num_pictures)

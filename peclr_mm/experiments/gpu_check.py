@@ -126,7 +126,7 @@ def _loop(iters: int, window: int, val: bool = False, keep_sampler: bool = False
     return opts
 
 
-def _fp32_wrapper(config: Path) -> list[str]:
+def fp32_wrapper_options(config: Path) -> list[str]:
     """--cfg-options that rebuild ``config``'s AMP optimizer wrapper as a plain fp32 ``OptimWrapper`` (AMP
     needs a GPU), the optimizer, constructor and accumulation unchanged."""
     wrapper = config_value(config, [], 'optim_wrapper')
@@ -144,7 +144,7 @@ def _speed(sizes: Sizes, config: Path | None = None) -> list[str]:
     becomes fp32 on the CPU; otherwise bf16 AMP on the GPU."""
     amp_config = config is not None and config_value(config, [], 'optim_wrapper.type') == 'AmpOptimWrapper'
     if sizes.device == 'cpu':
-        return ['env_cfg.dist_cfg.backend=gloo', *(_fp32_wrapper(config) if amp_config else [])]
+        return ['env_cfg.dist_cfg.backend=gloo', *(fp32_wrapper_options(config) if amp_config else [])]
     opts = ['env_cfg.cudnn_benchmark=True']  # fixed input sizes: the same for every run of the check
     if sizes.amp and not amp_config:
         opts += ['optim_wrapper.type=AmpOptimWrapper', 'optim_wrapper.dtype=bfloat16']

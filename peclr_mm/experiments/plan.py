@@ -1,4 +1,5 @@
-"""The stage graphs: the CPU demo (:func:`demo_plan`) and the paper-scale protocol (:func:`paper_plan`).
+"""The stage graphs: the demo (:func:`demo_plan`, CPU and GPU presets) and the paper-scale protocol
+(:func:`paper_plan`).
 
 One home for the run names, the config lookups (:func:`pretrain_config`, :func:`finetune_config`), the
 paths of the upstream tools and the iteration-budget options (:func:`schedule_options`). Nothing here
@@ -14,11 +15,23 @@ from pathlib import Path
 from .presets import Preset
 from .stages import PY, ROOT, Stage
 
-INITS = ('scratch', 'simclr', 'peclr')
-ALGOS = ('simclr', 'peclr')  # pretraining algorithms (the non-scratch inits)
+INITS = ('scratch', 'simclr', 'simclr-app', 'peclr')  # the demo's initialisations, in table order
+ALGOS = ('simclr', 'simclr-app', 'peclr')  # the demo's pretraining algorithms (the non-scratch inits)
+PAPER_INITS = ('scratch', 'simclr', 'peclr')  # the paper-scale protocol's (no appearance-only SimCLR config)
+# The pretraining config's algorithm part of each demo algorithm's name; `simclr-app`: SimCLR whose two views
+# differ in appearance only (no geometric augmentation).
+PRETRAIN_NAME = {'simclr': 'simclr', 'simclr-app': 'simclr-appearance', 'peclr': 'peclr'}
 FRACTIONS = (0.1, 1.0)  # label fractions with a named config
 CFG = ROOT / 'configs' / 'demo'
 ARCH_DEPTH = {'rn50': 50, 'rn152': 152}  # paper-scale backbones
+# The demo's two scales: the CPU configs (half-width ResNet-18, 64 px) and the GPU configs (full width, 128 px,
+# bf16): the pretraining and fine-tuning name parts after the algorithm / init tag.
+DEMO_SCALES = {
+    'demo': ('_resnet18-w32_1xb64-400it_synth-freihand-64px.py', 'td-reg25d_res18-w32{tag}_1xb32-500it_'
+             'synth-freihand3d{p}-64x64.py'),
+    'demo-gpu': ('_resnet18_1xb256-1000it_synth-freihand-128px.py', 'td-reg25d_res18{tag}_1xb128-500it_'
+                 'synth-freihand3d{p}-128x128.py'),
+}
 
 
 def _package_dir(name: str) -> Path:
@@ -64,12 +77,13 @@ RELEASE_SCHEDULE = '1xb128-accum16-amp-100e'
 
 def pretrain_config(algo: str, arch: str = 'demo', yt3dh: bool = True) -> tuple[Path, list[str]]:
     """The pretraining config of ``algo`` and extra --cfg-options. ``arch='demo'``: the CPU demo's
-    half-width ResNet-18; ``rn50``/``rn152``: the release's recipe (:data:`RELEASE_SCHEDULE`), on FreiHAND +
+    half-width ResNet-18 at 64 px; ``'demo-gpu'``: the GPU demo's full-width ResNet-18 at 128 px (both for every
+    algorithm of :data:`ALGOS`); ``rn50``/``rn152``: the release's recipe (:data:`RELEASE_SCHEDULE`), on FreiHAND +
     YouTube3DHands or (``yt3dh=False``) FreiHAND only. A combination without a config of its own is the
     release's PeCLR ResNet-50 config of that data with the backbone depth (and its ImageNet file) and (SimCLR:
     nothing undone) ``model.undo`` changed."""
-    if arch == 'demo':
-        return CFG / f'{algo}_resnet18-w32_1xb64-400it_synth-freihand-64px.py', []
+    if arch in DEMO_SCALES:
+        return CFG / f'{PRETRAIN_NAME[algo]}{DEMO_SCALES[arch][0]}', []
     cfg = ROOT / 'configs' / 'peclr'
     data = 'freihand-yt3dh' if yt3dh else 'freihand'
     depth = ARCH_DEPTH[arch]
@@ -84,13 +98,14 @@ def pretrain_config(algo: str, arch: str = 'demo', yt3dh: bool = True) -> tuple[
 
 def finetune_config(init: str, fraction: float, arch: str = 'demo') -> tuple[Path, list[str]]:
     """The fine-tuning config of an initialisation and label fraction and extra --cfg-options: a named config
-    for 10 % and 100 % (:data:`FRACTIONS`), otherwise the 100 % one with ``label_fraction`` set."""
+    for 10 % and 100 % (:data:`FRACTIONS`), otherwise the 100 % one with ``label_fraction`` set. ``arch``:
+    ``'demo'`` / ``'demo-gpu'`` (:data:`DEMO_SCALES`) or a paper-scale backbone (:data:`ARCH_DEPTH`)."""
     tag = '' if init == 'scratch' else f'-{init}'
     named = fraction in FRACTIONS
     p = '' if fraction == 1.0 or not named else f'-{pct(fraction)}'
     extra = [] if named else [f'train_dataloader.dataset.label_fraction={fraction}']
-    if arch == 'demo':
-        return CFG / f'td-reg25d_res18-w32{tag}_1xb32-500it_synth-freihand3d{p}-64x64.py', extra
+    if arch in DEMO_SCALES:
+        return CFG / DEMO_SCALES[arch][1].format(tag=tag, p=p), extra
     return (ROOT / 'configs' / 'freihand3d'
             / f'td-reg25d_res{ARCH_DEPTH[arch]}{tag}_8xb64-100e_freihand3d{p}-224x224.py'), extra
 
@@ -132,6 +147,18 @@ def schedule_options(config: str | Path, iters: int, log_interval: int) -> list[
     return opts
 
 
+def device_options(config: str | Path, split: str, device: str, workers: int) -> list[str]:
+    """--cfg-options that fit a GPU-scale demo config (:data:`DEMO_SCALES` ``'demo-gpu'``) to this machine: the
+    ``split`` loader's workers, and without CUDA (``device='cpu'``) the config's bf16 ``AmpOptimWrapper``
+    rebuilt as a plain fp32 ``OptimWrapper`` (mmengine's AMP needs a GPU; the optimizer is unchanged)."""
+    from .gpu_check import fp32_wrapper_options
+
+    opts = [f'{split}_dataloader.num_workers={workers}']
+    if device == 'cpu' and split == 'train':
+        opts += fp32_wrapper_options(Path(config))
+    return opts
+
+
 # -- the CPU demo ----------------------------------------------------------------------------------------
 
 @dataclasses.dataclass
@@ -140,6 +167,8 @@ class DemoOptions:
 
     work: Path
     data_root: Path
+    device: str = 'cpu'  # where the GPU-scale configs compute: 'cuda', or 'cpu' (fp32, for tests)
+    workers: int = 1  # data loader workers per stage of the GPU-scale configs (the CPU configs set their own)
     inits: Sequence[str] = INITS
     fractions: Sequence[float] = FRACTIONS
     pretrained_dir: Path | None = None
@@ -181,7 +210,7 @@ def finetune_runs(opts: DemoOptions, preset: Preset) -> list[FinetuneRun]:
     for fraction in opts.fractions:
         for init in opts.inits:
             for seed in preset.seeds_for(fraction):
-                cfg, extra = finetune_config(init, fraction)
+                cfg, extra = finetune_config(init, fraction, preset.scale)
                 runs.append(FinetuneRun(init, fraction, seed, cfg, extra,
                                         opts.work / 'finetune' / run_name(init, fraction, seed)))
     return runs
@@ -189,11 +218,18 @@ def finetune_runs(opts: DemoOptions, preset: Preset) -> list[FinetuneRun]:
 
 def demo_plan(opts: DemoOptions, preset: Preset) -> list[Stage]:
     """The demo's stage graph, topologically ordered with the long pretraining runs first. Per seed:
-    pretrain PeCLR and SimCLR → export → linear probe (and scratch's probe); fine-tune → test every init at
-    100 % labels and, for the preset's low-label seeds, at the other fractions. Each stage depends on the
-    stages whose output it reads and lists the data set (and a ``--pretrained-dir`` backbone) as inputs."""
+    pretrain each algorithm of :data:`ALGOS` in ``opts.inits`` (PeCLR, SimCLR, appearance-only SimCLR) →
+    export → linear probe (and scratch's probe); fine-tune → test every init at 100 % labels and, for the
+    preset's low-label seeds, at the other fractions. The preset's ``scale`` picks the configs
+    (:data:`DEMO_SCALES`); the GPU-scale ones get :func:`device_options`. Each stage depends on the stages
+    whose output it reads and lists the data set (and a ``--pretrained-dir`` backbone) as inputs."""
     work, data = opts.work, str(opts.data_root) + '/'
     reads_data = (opts.data_root,)
+    gpu_scale = preset.scale == 'demo-gpu'
+
+    def fit(config: Path, split: str) -> list[str]:
+        return device_options(config, split, opts.device, opts.workers) if gpu_scale else []
+
     algos = [a for a in ALGOS if a in opts.inits]
     pretrains, exports, probes, finetunes, tests = [], [], [], [], []
     backbones: dict[tuple[str, int], Path] = {}
@@ -206,11 +242,11 @@ def demo_plan(opts: DemoOptions, preset: Preset) -> list[Stage]:
                 export_stage[algo, seed] = ()
                 given[algo, seed] = (backbones[algo, seed],)
                 continue
-            cfg, extra = pretrain_config(algo)
+            cfg, extra = pretrain_config(algo, preset.scale)
             out = work / 'pretrain' / seeded(algo, seed)
             n = preset.pretrain_iters
             o = [f'train_dataloader.dataset.data_root={data}', f'randomness.seed={seed}', *extra,
-                 *schedule_options(cfg, n, preset.log_interval), *opts.pretrain_options]
+                 *schedule_options(cfg, n, preset.log_interval), *fit(cfg, 'train'), *opts.pretrain_options]
             if algo == 'peclr':
                 o += list(opts.peclr_options)
             ckpt = out / f'iter_{n}.pth'
@@ -225,9 +261,10 @@ def demo_plan(opts: DemoOptions, preset: Preset) -> list[Stage]:
     for seed in preset.seeds:
         for init in opts.inits:  # the probe: ridge regression on the frozen features (scratch: random weights)
             out = work / 'probe' / seeded(init, seed)
-            cmd = [PY, tool('probe'), finetune_config('scratch', 1.0)[0], '--data-root', data, '--seed', seed,
-                   '--out', out / 'probe.json']
+            cmd = [PY, tool('probe'), finetune_config('scratch', 1.0, preset.scale)[0], '--data-root', data,
+                   '--seed', seed, '--out', out / 'probe.json']
             cmd += ['--num-train', preset.probe_train] if preset.probe_train else []
+            cmd += ['--device', opts.device] if gpu_scale else []
             deps: tuple[str, ...] = ()
             inputs = reads_data
             if init != 'scratch':
@@ -239,7 +276,8 @@ def demo_plan(opts: DemoOptions, preset: Preset) -> list[Stage]:
     for run in finetune_runs(opts, preset):
         n = preset.finetune_iters
         o = [*data_opts, f'randomness.seed={run.seed}', f'train_dataloader.dataset.seed={run.seed}',
-             *run.options, *schedule_options(run.config, n, preset.log_interval), *opts.finetune_options]
+             *run.options, *schedule_options(run.config, n, preset.log_interval), *fit(run.config, 'train'),
+             *opts.finetune_options]
         deps, inputs = (), reads_data
         if run.init != 'scratch':
             o.append(f'model.backbone.init_cfg.checkpoint={backbones[run.init, run.seed]}')
@@ -251,7 +289,8 @@ def demo_plan(opts: DemoOptions, preset: Preset) -> list[Stage]:
         pred = run.dir / 'pred.json'
         tests.append(Stage(f'test/{run.name}', [PY, tool('pose_test'), run.config, ckpt, '--work-dir',
                                                 run.dir / 'test', '--cfg-options', *data_opts,
-                                                *opts.finetune_options, f'test_evaluator.pred_json={pred}'],
+                                                *fit(run.config, 'test'), *opts.finetune_options,
+                                                f'test_evaluator.pred_json={pred}'],
                            run.dir / 'test', pred, deps=(finetunes[-1].name,), inputs=reads_data))
     # launch priority: pretraining (the critical path), then what each finished pretraining unlocks
     return pretrains + exports + probes + finetunes + tests
@@ -299,7 +338,7 @@ def paper_plan(work_dir: str | Path, data_root: str | Path, yt3dh_root: str | Pa
         plan.append(Stage(exports[algo], [PY, str(tool('export')), str(ckpt), str(backbones[algo])],
                           out / 'export', backbones[algo], deps=(f'pretrain/{algo}',)))
     for fraction in fractions:
-        for init in INITS:
+        for init in PAPER_INITS:
             name = run_name(init, fraction)
             cfg, extra = finetune_config(init, fraction, arch)
             out = work / 'finetune' / name

@@ -1,4 +1,5 @@
-"""Sizes of a demo run: one :class:`Preset` per ``--preset`` (``quick``, ``full``, ``long``).
+"""Sizes of a demo run: one :class:`Preset` per ``--preset`` (``quick``, ``full``, ``long`` on a CPU; ``gpu``
+on one CUDA device).
 
 The budgets live here (the recipes in ``configs/demo/``), nowhere else: the iteration counts reach the configs
 through :func:`peclr_mm.experiments.plan.schedule_options`.
@@ -10,7 +11,7 @@ import dataclasses
 
 @dataclasses.dataclass(frozen=True)
 class Preset:
-    """Sizes of one demo run (iterations, seeds, stages at once)."""
+    """Sizes of one demo run (configs, iterations, seeds, stages at once)."""
 
     num_train: int  # synthetic training samples (4 images each)
     num_eval: int  # synthetic evaluation samples
@@ -22,6 +23,7 @@ class Preset:
     probe_train: int | None = None  # training images of the linear probe (None: all)
     jobs: int = 2  # stages run at once (each with one compute thread)
     num_pictures: int = 3  # prediction pictures (evaluation samples) per model
+    scale: str = 'demo'  # the configs: 'demo' (CPU) or 'demo-gpu' (peclr_mm.experiments.plan.DEMO_SCALES)
 
     def seeds_for(self, fraction: float) -> tuple[int, ...]:
         """The seeds that fine-tune at ``fraction`` of the labels (all seeds at 100 %)."""
@@ -33,13 +35,18 @@ class Preset:
 PRESETS = {
     'quick': Preset(num_train=160, num_eval=48, pretrain_iters=16, finetune_iters=24, log_interval=8,
                     seeds=(0, 1), low_label_seeds=1, num_pictures=2),
-    # 3 seeds x (2 pretraining + 3 probes + 3 fine-tunings at 100 %) + 3 fine-tunings at 10 %, 2 at once:
-    # sized for <= 25 min on the 2-core machine (docs/demo.md has the measured wall time)
+    # 3 seeds x (3 pretraining + 4 probes + 4 fine-tunings at 100 % + 4 at 10 %), 2 at once: the sizes of the
+    # 3-arm run measured at 24.4 min; with the fourth arm and 10 % on every seed ~43 min (docs/demo.md)
     'full': Preset(num_train=2000, num_eval=500, pretrain_iters=400, finetune_iters=500, log_interval=50,
-                   seeds=(0, 1, 2), low_label_seeds=1, probe_train=4000),
-    # 2.5x the full pretraining and 3x the fine-tuning (3,768 s measured on the 2-core machine; docs/demo.md)
+                   seeds=(0, 1, 2), low_label_seeds=None, probe_train=4000),
+    # 2.5x the full pretraining and 3x the fine-tuning (docs/demo.md)
     'long': Preset(num_train=2000, num_eval=500, pretrain_iters=1000, finetune_iters=1500, log_interval=100,
-                   seeds=(0, 1, 2), low_label_seeds=1, probe_train=4000),
+                   seeds=(0, 1, 2), low_label_seeds=None, probe_train=4000),
+    # one CUDA device (docs/demo.md, "make demo PRESET=gpu"): the GPU configs (full-width ResNet-18, 128 px,
+    # bf16), 41,000 rendered images, 4 stages at once sharing the GPU and the cores; sized for <= 8 min on one
+    # H100 from estimated throughput (not yet run on a GPU)
+    'gpu': Preset(num_train=10000, num_eval=1000, pretrain_iters=1000, finetune_iters=500, log_interval=50,
+                  seeds=(0, 1), low_label_seeds=None, probe_train=8000, jobs=4, scale='demo-gpu'),
 }
 
 

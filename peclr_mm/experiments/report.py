@@ -19,10 +19,15 @@ from . import results as R
 from .plan import ALGOS, pct
 from .stats import Paired, paired, summarize
 
-LABELS = {'scratch': 'scratch', 'simclr': 'SimCLR', 'peclr': 'PeCLR'}
-PROBE_LABELS = {'scratch': 'random weights', 'simclr': 'SimCLR', 'peclr': 'PeCLR'}
-COLORS = {'scratch': '#7f7f7f', 'simclr': '#1f77b4', 'peclr': '#d62728'}
-PAIRS = (('peclr', 'simclr'), ('peclr', 'scratch'), ('simclr', 'scratch'))
+LABELS = {'scratch': 'scratch', 'simclr': 'SimCLR', 'simclr-app': 'SimCLR (appearance only)', 'peclr': 'PeCLR'}
+PROBE_LABELS = dict(LABELS, scratch='random weights')
+COLORS = {'scratch': '#7f7f7f', 'simclr': '#1f77b4', 'simclr-app': '#2ca02c', 'peclr': '#d62728'}
+# Paired comparisons A − B. PeCLR − SimCLR (appearance only): does equivariance to geometry help, against the
+# same contrast without geometric augmentation? SimCLR − SimCLR (appearance only): does invariance to it hurt?
+PAIRS = (('peclr', 'simclr'), ('peclr', 'simclr-app'), ('simclr', 'simclr-app'), ('peclr', 'scratch'),
+         ('simclr', 'scratch'), ('simclr-app', 'scratch'))
+SCALE_WORDS = {'demo': 'a half-width ResNet-18 at 64 px and a CPU budget',
+               'demo-gpu': 'a ResNet-18 at 128 px and minutes of one GPU'}
 PROBE_NAMES = {'uv_px': 'probe uv error (px)', 'PA-EPE': 'probe PA-EPE (mm)', 'RR-EPE': 'probe root-relative EPE (mm)'}
 
 
@@ -69,9 +74,37 @@ def _beats(values: dict, ref: float | dict) -> tuple[int, int]:
     return below, len(values)
 
 
-def conclusions(summary: dict) -> tuple[list[str], list[str]]:
+def _geometry_bullets(by: dict, measures: list[str]) -> tuple[list[str], list[str]]:
+    """The two questions the appearance-only SimCLR arm separates, per measure: does equivariance help (PeCLR
+    vs appearance-only SimCLR), does invariance to geometry hurt (SimCLR vs appearance-only SimCLR)."""
+    shows, not_shows = [], []
+    for m in measures:
+        eq, inv = by.get((m, 'peclr', 'simclr-app')), by.get((m, 'simclr', 'simclr-app'))
+        if eq is not None:
+            if eq.resolved:
+                shows.append(f'{m}: equivariance to the views\' geometry '
+                             + ('helps' if eq.mean < 0 else 'hurts')
+                             + f' against the same contrast without geometric augmentation (PeCLR − SimCLR '
+                               f'(appearance only) = {eq.fmt(2, True)}).')
+            else:
+                not_shows.append(f'{m}: whether equivariance helps (PeCLR vs SimCLR (appearance only)) is not '
+                                 'resolved.')
+        if inv is not None:
+            if inv.resolved:
+                shows.append(f'{m}: invariance to rotation, translation and scale '
+                             + ('hurts' if inv.mean > 0 else 'helps')
+                             + f' against appearance-only views (SimCLR − SimCLR (appearance only) = '
+                               f'{inv.fmt(2, True)}).')
+            else:
+                not_shows.append(f'{m}: whether invariance to rotation, translation and scale hurts (SimCLR vs '
+                                 'SimCLR (appearance only)) is not resolved.')
+    return shows, not_shows
+
+
+def conclusions(summary: dict, scale: str = 'demo') -> tuple[list[str], list[str]]:
     """Bullets of "what this run shows" and "does not show", generated from the numbers with the rule of
-    :class:`~.stats.Paired` (an ordering only where every seed agrees and |mean| > 2 standard errors)."""
+    :class:`~.stats.Paired` (an ordering only where every seed agrees and |mean| > 2 standard errors);
+    ``scale``: the configs' (:data:`SCALE_WORDS`)."""
     shows, not_shows = [], []
     for measure, a, b, p in summary['comparisons']:
         if p.resolved:
@@ -90,6 +123,10 @@ def conclusions(summary: dict) -> tuple[list[str], list[str]]:
             (shows if ok else not_shows).append(
                 f'The paper\'s ordering PeCLR < SimCLR < scratch at {_pct_label(f)} labels is '
                 + ('shown (both steps resolved).' if ok else 'not shown by this run.'))
+    measures = list(dict.fromkeys(m for m, *_ in summary['comparisons']))
+    geo_shows, geo_not = _geometry_bullets(by, measures)
+    shows += geo_shows
+    not_shows += geo_not
     ref = summary['reference']['PA-EPE']
     for f in sorted({f for _, f in summary['cells']}):
         counts = {init: _beats({s: m['PA-EPE'] for s, m in per.items()}, ref)
@@ -123,8 +160,8 @@ def conclusions(summary: dict) -> tuple[list[str], list[str]]:
     if 0 < n_max < 3:
         not_shows.append(f'Strong evidence: with {n_max} seed(s) the 2-standard-error rule is a weak test (the sd '
                          'itself is poorly estimated); more seeds (--seeds) tighten it.')
-    not_shows.append('Anything about real FreiHAND or the paper\'s scale: synthetic data, a half-width ResNet-18 '
-                     'at 64 px and a CPU budget (tools/reproduce.py runs the paper\'s protocol).')
+    not_shows.append(f'Anything about real FreiHAND or the paper\'s scale: synthetic data, {SCALE_WORDS[scale]} '
+                     '(tools/reproduce.py runs the paper\'s protocol).')
     return shows, not_shows
 
 
@@ -134,14 +171,24 @@ def markdown(summary: dict, runs: Sequence[dict], settings: dict, walls: dict, t
     s = settings
     seeds = ', '.join(map(str, s['seeds']))
     low = s.get('low_label_seeds_used') or s['seeds']
+    model = {'demo': 'Half-width ResNet-18 at 64 px', 'demo-gpu': 'ResNet-18 at 128 px (bf16 autocast on a CUDA device, fp32 on a CPU)'}[s.get('scale', 'demo')]
+    speed = s.get('throughput') or {}
+    speed_words = '; '.join(f'{what} **{speed[k]["images_per_s"]:,.0f} images/s** (mean of {speed[k]["runs"]} '
+                            'runs)' for k, what in (('pretrain', 'pretraining (source images)'),
+                                                    ('finetune', 'fine-tuning')) if k in speed)
     lines = [
-        '# PeCLR vs SimCLR vs scratch — synthetic FreiHAND demo', '',
+        '# PeCLR vs SimCLR (with and without geometric augmentation) vs scratch — synthetic FreiHAND demo', '',
         f'Command: `{s["command"]}`. Preset **{s["preset"]}**, seeds **{seeds}** (label fractions below 100 %: '
         f'seeds {", ".join(map(str, low))}), **{s["jobs"]}** stages at once; wall time of this invocation '
-        f'**{total_wall:.0f} s**, sum of stage times **{sum(walls.values()):.0f} s**.', '',
+        f'**{total_wall:.0f} s**, sum of stage times **{sum(walls.values()):.0f} s**.', '']
+    if s.get('device'):
+        lines += [f'Device: **{s["device"]}**' + (f'; training speed: {speed_words}.' if speed_words else '.'), '']
+    lines += [
         f'Synthetic FreiHAND: {s["num_train"]} training samples x 4 versions (unlabeled for pretraining), '
-        f'{s["num_eval"]} evaluation samples. Half-width ResNet-18 at 64 px; pretraining {s["pretrain_iters"]} '
-        f'iterations for PeCLR and SimCLR alike; fine-tuning {s["finetune_iters"]} iterations for every '
+        f'{s["num_eval"]} evaluation samples. {model}; pretraining {s["pretrain_iters"]} '
+        f'iterations for every algorithm alike (SimCLR (appearance only): SimCLR whose two views share one '
+        'crop, without rotation, shift or scale changes); fine-tuning '
+        f'{s["finetune_iters"]} iterations for every '
         'initialisation, label fraction and seed; last checkpoint tested on the evaluation split with '
         '`FreiHandMetric`. Per seed, the seed sets the pretraining, the probe, the fine-tuning randomness and '
         'the label subset; fine-tuning starts from that seed\'s backbone.', '',
@@ -203,7 +250,7 @@ def markdown(summary: dict, runs: Sequence[dict], settings: dict, walls: dict, t
         if gp is not None:
             lines += ['', f'Paired PeCLR − SimCLR gap: {gp.fmt(3, True)} ('
                       + ', '.join(f's{s}: {d:+.3f}' for s, d in zip(gp.seeds, gp.values)) + f'); {gp.sign_line()}.']
-    shows, not_shows = conclusions(summary)
+    shows, not_shows = conclusions(summary, s.get('scale', 'demo'))
     lines += ['', '## What this run shows / does not show', '',
               'Generated from the numbers above: an ordering is claimed only when every seed agrees in sign and '
               'the mean difference exceeds 2 standard errors.', '', '**Shows:**', '']

@@ -4,7 +4,8 @@
   (``finetune/<run>/test/<stamp>/<stamp>.json``, ``freihand/*`` keys of ``FreiHandMetric``), and the
   submission it wrote (``pred.json``, read with :func:`peclr_mm.freihand.read_submission`);
 - linear probe: ``probe/<init>_s<seed>/probe.json`` (``tools/linear_probe.py``);
-- equivariance: ``equivariance/*`` records of ``pretrain/<algo>_s<seed>/<stamp>/vis_data/scalars.json``.
+- equivariance: ``equivariance/*`` records of ``pretrain/<algo>_s<seed>/<stamp>/vis_data/scalars.json``;
+- training speed: the ``time`` records (mean seconds per iteration over each log window) of the same files.
 
 Errors (EPE, PCK) come from :mod:`peclr_mm.freihand_eval`, the metric's own numpy core.
 """
@@ -113,6 +114,18 @@ def collect_equivariance(work: Path, algos: Sequence[str], seeds: Sequence[int])
                 dict(step=r['step'], **{k: r[f'equivariance/{k}'] for k in GAP_KEYS if f'equivariance/{k}' in r})
                 for r in recs]
     return out
+
+
+def images_per_s(run_dir: Path, batch: int) -> float | None:
+    """Training images per second of an mmengine run: ``batch`` / the mean of its logged iteration ``time``
+    (each a log window's mean), the first window (start-up, cuDNN autotuning) left out unless it is the only
+    one; None without timed records (a run shorter than its log interval writes none)."""
+    try:
+        times = [r['time'] for r in load_scalars(run_dir) if 'time' in r]
+    except FileNotFoundError:
+        return None
+    times = times[1:] or times
+    return batch / float(np.mean(times)) if times else None
 
 
 def stage_wall(out: Path) -> float | None:

@@ -1,0 +1,5 @@
+# `make demo PRESET=gpu` fine-tuning from scratch with the labels of 10 % of the unique training samples
+# (seed 0; all 4 versions of each kept sample), the same iterations as with 100 %.
+_base_ = ['./td-reg25d_res18_1xb128-500it_synth-freihand3d-128x128.py']
+
+train_dataloader = dict(dataset=dict(label_fraction=0.1, seed=0))

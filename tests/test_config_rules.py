@@ -15,7 +15,9 @@ from peclr_mm.experiments.presets import PRESETS
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / 'configs'
 BASES = sorted((CONFIGS / '_base_').glob('*.py'))
-LEAVES = sorted(p for p in CONFIGS.rglob('*.py') if '_base_' not in p.parts)
+# configs/hand_det: mmdet's detector for the inference figure (not PeCLR or pose), with rules of its own below
+DETECTORS = sorted((CONFIGS / 'hand_det').glob('*.py'))
+LEAVES = sorted(p for p in CONFIGS.rglob('*.py') if '_base_' not in p.parts and p not in DETECTORS)
 POSE = [p for p in LEAVES if p.name.startswith('td-')]
 DEMO = sorted((CONFIGS / 'demo').glob('*.py'))
 # the first transform of every pipeline: a config that writes one out copies a pipeline
@@ -27,7 +29,8 @@ def _name(p: Path) -> str:
 
 
 def test_custom_imports_only_in_the_runtime_bases():
-    where = sorted(_name(p) for p in CONFIGS.rglob('*.py') if re.search(r'^custom_imports\s*=', p.read_text(), re.M))
+    where = sorted(_name(p) for p in CONFIGS.rglob('*.py')
+                   if p not in DETECTORS and re.search(r'^custom_imports\s*=', p.read_text(), re.M))
     assert where == ['configs/_base_/freihand3d_runtime.py', 'configs/_base_/peclr_runtime.py']
     for p in LEAVES:
         half = 'peclr_mm.pose' if p.name.startswith('td-') else 'peclr_mm.selfsup'
@@ -53,7 +56,8 @@ def test_the_input_size_has_one_home():
     target encoder and head decoder agree."""
     assert 'decoder' not in Config.fromfile(str(CONFIGS / '_base_' / 'freihand3d_reg25d.py')).model.head
     sized = [_name(p) for p in CONFIGS.rglob('*.py') if re.search(r"input_size=\(\d+, \d+\)", p.read_text())]
-    assert sized == ['configs/_base_/freihand3d_dataset.py',
+    assert sorted(sized) == ['configs/_base_/freihand3d_dataset.py',
+                     'configs/demo/td-reg25d_res18_1xb128-500it_synth-freihand3d-128x128.py',  # the GPU demo's
                      'configs/freihand3d/td-reg25d_res18_1xb8-1e_freihand3d-64x64.py']
     for p in POSE:
         cfg = Config.fromfile(str(p))
@@ -89,13 +93,18 @@ def test_pretraining_views_have_one_size_per_config():
                 assert 'accum16' in p.name and views[0].jitter == 15, p.name
                 continue
             assert views[0].type == 'TrackedCrop', p.name
-            assert views[1].type == 'TrackedRandomAffine' and tuple(views[1].shift) == (0, 15 * size / 128), p.name
+            assert views[1].type == 'TrackedRandomAffine', p.name
+            if 'appearance' in p.name:  # SimCLR's views without geometric augmentation
+                assert views[1].max_angle == 0 and views[1].shift == 0 and views[1].margin == 1.2, p.name
+                continue
+            assert tuple(views[1].shift) == (0, 15 * size / 128), p.name
 
 
 @pytest.mark.parametrize('path', DEMO, ids=lambda p: p.stem)
 def test_one_variable_sets_a_demo_run_length(path):
     """The name says the length; the cosine runs to train_cfg.max_iters; the metafile agrees; the full
-    preset is the configs' own length, so its schedule options change nothing."""
+    preset (the gpu preset for the GPU demo's 128 px configs) is the configs' own length, so its schedule
+    options change nothing."""
     cfg = Config.fromfile(str(path))
     iters = int(re.search(r'-(\d+)it_', path.name).group(1))
     assert cfg.train_cfg.type == 'IterBasedTrainLoop' and cfg.train_cfg.max_iters == iters
@@ -104,7 +113,7 @@ def test_one_variable_sets_a_demo_run_length(path):
     assert cosine.type == 'CosineAnnealingLR' and cosine.begin == warmup.end
     assert 'end' not in cosine and 'T_max' not in cosine
     pretrain = not path.name.startswith('td-')
-    full = PRESETS['full']
+    full = PRESETS['gpu' if re.search(r'-128(px|x128)\.py$', path.name) else 'full']
     assert iters == (full.pretrain_iters if pretrain else full.finetune_iters)
     opts = dict(o.split('=', 1) for o in schedule_options(path, iters, 50))
     assert opts['param_scheduler.0.end'] == str(warmup.end) and opts['param_scheduler.1.end'] == str(iters)
@@ -119,3 +128,34 @@ def test_demo_pretraining_derives_from_our_variant_not_the_smoke_test():
     cfg = Config.fromfile(str(CONFIGS / 'demo' / 'peclr_resnet18-w32_1xb64-400it_synth-freihand-64px.py'))
     assert cfg.model.type == 'PeCLR' and cfg.model.undo == ('rotate', 'translate')  # the paper's, inherited
     assert cfg.optim_wrapper.constructor == 'LARSByTypeConstructor' and cfg.optim_wrapper.accumulative_counts == 1
+
+
+def test_one_variable_sets_the_data_root(monkeypatch):
+    """FREIHAND_ROOT (and YT3DH_ROOT) move every dataloader of the FreiHAND and the pretraining configs at once;
+    unset, the documented defaults."""
+    finetune = CONFIGS / 'freihand3d' / 'td-reg25d_res50-peclr_8xb64-100e_freihand3d-224x224.py'
+    pretrain = CONFIGS / 'peclr' / 'peclr_resnet50_1xb128-accum16-amp-100e_freihand-yt3dh-128px.py'
+
+    def roots():
+        ft, pt = Config.fromfile(str(finetune)), Config.fromfile(str(pretrain))
+        return ([ft[f'{s}_dataloader'].dataset.data_root for s in ('train', 'val', 'test')],
+                [d.data_root for d in pt.train_dataloader.dataset.datasets])
+
+    monkeypatch.delenv('FREIHAND_ROOT', raising=False)
+    monkeypatch.delenv('YT3DH_ROOT', raising=False)
+    assert roots() == (['data/freihand/'] * 3, ['data/freihand/', 'data/youtube_3d_hands/'])
+    monkeypatch.setenv('FREIHAND_ROOT', '/mnt/fh')
+    monkeypatch.setenv('YT3DH_ROOT', '/mnt/yt')
+    assert roots() == (['/mnt/fh'] * 3, ['/mnt/fh', '/mnt/yt'])
+
+
+@pytest.mark.parametrize('path', DETECTORS, ids=lambda p: p.stem)
+def test_detector_configs_are_mmdets_with_checkpoint_safety(path):
+    """mmdet's scope and pipelines (the inherited mmpose file tags them mmpose), and peclr_mm.pose imported
+    only so that the checkpoints upstream's train.py writes load under torch's weights_only loading."""
+    cfg = Config.fromfile(str(path))
+    assert cfg.default_scope == 'mmdet'
+    assert cfg.custom_imports == dict(imports=['peclr_mm.pose'], allow_failed_imports=False)
+    assert {t._scope_ for t in cfg.train_pipeline + cfg.test_pipeline} == {'mmdet'}
+    iters = int(re.search(r'-(\d+)it_', path.name).group(1))
+    assert cfg.train_cfg.max_iters == iters

@@ -1,10 +1,12 @@
 # FreiHAND 3-D data at 224 px (the input size and the codec live here only): whole-image boxes (as mmpose's 2-D FreiHAND), camera-consistent
 # crop/scale/rotation (TopdownAffine3D keeps K' = A K), 2.5-D targets (Hand25D).
-# Point data_root elsewhere with --cfg-options train_dataloader.dataset.data_root=PATH
-# val_dataloader.dataset.data_root=PATH test_dataloader.dataset.data_root=PATH
+# data_root: the environment variable FREIHAND_ROOT when set (mmengine's environment-variable substitution), else data/freihand/.
+# A top-level `--cfg-options data_root=PATH` changes nothing (the dataloaders copied the value when the file was
+# read); set the three: train_dataloader.dataset.data_root=PATH val_dataloader.dataset.data_root=PATH
+# test_dataloader.dataset.data_root=PATH
 # No collate_fn: the Runner's default is pseudo_collate, and mmengine's inferencers need the key absent
 # (a dict there breaks MMPoseInferencer), as in mmpose's own configs.
-data_root = 'data/freihand/'
+data_root = '{{$FREIHAND_ROOT:data/freihand/}}'
 dataset_type = 'FreiHand3DDataset'
 data_mode = 'topdown'  # read by mmpose's inferencers (MMPoseInferencer), as in mmpose's configs
 codec = dict(type='Hand25D', input_size=(224, 224))

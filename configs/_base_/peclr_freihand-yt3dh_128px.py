@@ -3,8 +3,9 @@
 # YouTube3DHands train frames, sampled 50:50, two independent views per image at 128 px drawn as the release's
 # SampleAugmenter (rotation floor(U(-45, 45)) deg about the keypoint mean, crop 2 x max keypoint radius x
 # U(0.9, 1.5) with a positive int(U(0, 15)) source-pixel jitter, INTER_AREA resize, then its HSV jitter).
-freihand_root = 'data/freihand/'
-yt3dh_root = 'data/youtube_3d_hands/'
+# Data roots: the environment variables FREIHAND_ROOT and YT3DH_ROOT when set (mmengine's environment-variable substitution).
+freihand_root = '{{$FREIHAND_ROOT:data/freihand/}}'
+yt3dh_root = '{{$YT3DH_ROOT:data/youtube_3d_hands/}}'
 
 data_preprocessor = dict(
     type='SelfSupDataPreprocessor',

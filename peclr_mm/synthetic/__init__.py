@@ -12,6 +12,7 @@ or ``python tools/make_synthetic_freihand.py data/synthetic_freihand --num-train
 """
 from ..freihand import VERSIONS, is_complete
 from .camera import Scene, place_hand, sample_intrinsics
+from .detection import make_synthetic_hand_detection, render_composite
 from .hand import (
                    FINGER_LIMITS,
                    FINGERS,
@@ -32,5 +33,5 @@ __all__ = [
     "FINGERS", "FINGER_LIMITS", "THUMB_LIMITS", "NUM_VERTS", "VERSIONS", "SPLITS", "Articulation",
     "HandGeometry", "HandShape", "Scene", "Sample", "Appearance", "forward_kinematics", "sample_articulation",
     "sample_shape", "sample_intrinsics", "place_hand", "sample_appearance", "render_hand", "render_sample",
-    "is_complete", "make_synthetic_freihand",
+    "is_complete", "make_synthetic_freihand", "make_synthetic_hand_detection", "render_composite",
 ]

@@ -12,23 +12,13 @@ end). The FreiHAND dataset classes read the result unchanged.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 
-
-class _OneLineParser(argparse.ArgumentParser):
-    """Bad arguments: one line on stderr, exit status 2."""
-
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
+from peclr_mm.synthetic.cli import OneLineParser, run_writer
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = _OneLineParser(prog="make_synthetic_freihand.py",
+    parser = OneLineParser(prog="make_synthetic_freihand.py",
                             description="Render synthetic hands in FreiHAND's layout.")
     parser.add_argument("out_dir", help="dataset folder to create (must not exist or be empty)")
     parser.add_argument("--num-train", type=int, required=True, help="training samples (4 images each)")
@@ -51,21 +41,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from peclr_mm.synthetic import make_synthetic_freihand
 
-    # `kill` (SIGTERM) unwinds like Ctrl-C, so the temporary folder is removed and nothing half-written stays.
-    signal.signal(signal.SIGTERM, _interrupt)
-
-    try:
-        out = make_synthetic_freihand(args.out_dir, args.num_train, args.num_eval, size=args.size,
-                                      seed=args.seed, workers=args.workers, overwrite=args.overwrite,
-                                      progress=not args.no_progress, quality=args.quality)
-    except (ValueError, OSError) as err:  # bad arguments, existing output, unwritable folder
-        print(f"make_synthetic_freihand.py: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("make_synthetic_freihand.py: interrupted; nothing was written", file=sys.stderr)
-        return 130
-    print(out)
-    return 0
+    return run_writer("make_synthetic_freihand.py", lambda: make_synthetic_freihand(
+        args.out_dir, args.num_train, args.num_eval, size=args.size, seed=args.seed, workers=args.workers,
+        overwrite=args.overwrite, progress=not args.no_progress, quality=args.quality))
 
 
 if __name__ == "__main__":

@@ -12,23 +12,13 @@ temporary folder renamed at the end). mmdet's CocoDataset reads the result uncha
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 
-
-class _OneLineParser(argparse.ArgumentParser):
-    """Bad arguments: one line on stderr, exit status 2."""
-
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
+from peclr_mm.synthetic.cli import OneLineParser, run_writer
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = _OneLineParser(prog="make_synthetic_hand_detection.py",
+    parser = OneLineParser(prog="make_synthetic_hand_detection.py",
                             description="Render synthetic hand-detection composites in COCO format.")
     parser.add_argument("out_dir", help="dataset folder to create (must not exist or be empty)")
     parser.add_argument("--num-train", type=int, required=True, help="training images")
@@ -50,22 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from peclr_mm.synthetic import make_synthetic_hand_detection
 
-    # `kill` (SIGTERM) unwinds like Ctrl-C, so the temporary folder is removed and nothing half-written stays.
-    signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        out = make_synthetic_hand_detection(args.out_dir, args.num_train, args.num_val, seed=args.seed,
-                                            width=args.width, height=args.height,
-                                            hand_sizes=tuple(args.hand_sizes), max_hands=args.max_hands,
-                                            overwrite=args.overwrite, progress=not args.no_progress,
-                                            quality=args.quality)
-    except (ValueError, OSError) as err:  # bad arguments, existing output, unwritable folder
-        print(f"make_synthetic_hand_detection.py: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("make_synthetic_hand_detection.py: interrupted; nothing was written", file=sys.stderr)
-        return 130
-    print(out)
-    return 0
+    return run_writer("make_synthetic_hand_detection.py", lambda: make_synthetic_hand_detection(
+        args.out_dir, args.num_train, args.num_val, seed=args.seed, width=args.width, height=args.height,
+        hand_sizes=tuple(args.hand_sizes), max_hands=args.max_hands, overwrite=args.overwrite,
+        progress=not args.no_progress, quality=args.quality))
 
 
 if __name__ == "__main__":

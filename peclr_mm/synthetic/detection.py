@@ -30,7 +30,7 @@ from .background import clutter, sensor_noise
 from .camera import Scene, bbox_px, place_hand
 from .hand import forward_kinematics, sample_articulation, sample_shape
 from .render import harmonise, recolour, render_hand, sample_appearance
-from .writer import JPEG_QUALITY, _check_int, _remove_stale_temps, _write_jpeg
+from .writer import JPEG_QUALITY, _check_int, _write_jpeg, claim_output, publish_folder
 
 DET_SPLITS = {"train": 0, "val": 1}
 MARKER = ".peclr_mm_hand_detection.json"   # written into every set made here; overwrite needs it
@@ -148,22 +148,7 @@ def make_synthetic_hand_detection(out_dir: str | os.PathLike, num_train: int, nu
         raise ValueError(f"hand_sizes must be (min, max) in px, got {hand_sizes!r}")
     lo = _check_int("hand_sizes[0]", hand_sizes[0], 16, min(width, height))
     hi = _check_int("hand_sizes[1]", hand_sizes[1], lo, min(width, height))
-    out = Path(out_dir).absolute()
-    if out.is_symlink():
-        raise FileExistsError(f"{out}: a symbolic link (to {os.readlink(out)}); refusing to write through it")
-    if out.exists() and not out.is_dir():
-        raise FileExistsError(f"{out}: exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()):
-        if not overwrite:
-            raise FileExistsError(f"{out}: not empty; pass overwrite=True (--overwrite) to replace it")
-        if not (out / MARKER).is_file():
-            raise FileExistsError(f"{out}: not a set written by make_synthetic_hand_detection (no {MARKER}); "
-                                  "refusing to replace it")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temps(out)
-    tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
+    out, tmp = claim_output(out_dir, overwrite, MARKER, "make_synthetic_hand_detection")
     try:
         (tmp / "annotations").mkdir()
         with tqdm(total=num_train + num_val, unit="img", file=sys.stderr, desc=f"hand composites -> {out.name}",
@@ -174,13 +159,7 @@ def make_synthetic_hand_detection(out_dir: str | os.PathLike, num_train: int, nu
         (tmp / MARKER).write_text(json.dumps(dict(num_train=num_train, num_val=num_val, seed=seed, width=width,
                                                    height=height, hand_sizes=[lo, hi], max_hands=max_hands,
                                                    quality=quality)))
-        if out.exists():  # an empty folder, or overwrite: swap, then delete the old one
-            old = out.with_name(f"{out.name}.old-{os.getpid()}")
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old)
-        else:
-            tmp.rename(out)
+        publish_folder(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

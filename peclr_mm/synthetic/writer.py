@@ -18,6 +18,7 @@ import os
 import shutil
 import signal
 import sys
+from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from multiprocessing import get_context
 from pathlib import Path
@@ -173,24 +174,8 @@ def make_synthetic_freihand(out_dir: str | os.PathLike, num_train: int, num_eval
     seed = _check_int("seed", seed, 0, 2**63 - 1)
     workers = _check_int("workers", workers, 1, 256)
     quality = _check_int("quality", quality, 1, 100)
-    out = Path(out_dir).absolute()
-    if out.is_symlink():  # replacing it would swap the link, and its target is not ours to fill or delete
-        raise FileExistsError(f"{out}: a symbolic link (to {os.readlink(out)}); refusing to write through it: "
-                              "give a real folder")
-    if out.exists() and not out.is_dir():
-        raise FileExistsError(f"{out}: exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()):
-        if not overwrite:
-            what = "a complete dataset" if is_complete(out) else "not empty"
-            raise FileExistsError(f"{out}: {what}; pass overwrite=True (--overwrite) to replace it")
-        if not (out / MARKER).is_file():  # only ever replace what this function wrote
-            raise FileExistsError(f"{out}: not a dataset written by make_synthetic_freihand (no {MARKER}); "
-                                  "refusing to replace it")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temps(out)
-    tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
+    out, tmp = claim_output(out_dir, overwrite, MARKER, "make_synthetic_freihand",
+                            lambda o: "a complete dataset" if is_complete(o) else "not empty")
     try:
         counts = dict(zip(SPLITS, (num_train, num_eval)))
         with tqdm(total=sum(num_copies(s) * c for s, c in counts.items()), unit="img", file=sys.stderr,
@@ -200,14 +185,59 @@ def make_synthetic_freihand(out_dir: str | os.PathLike, num_train: int, num_eval
                 _write_annotations(tmp, split, ann)
         (tmp / MARKER).write_text(json.dumps(dict(num_train=num_train, num_eval=num_eval, size=size, seed=seed,
                                                    quality=quality)))
-        if out.exists():  # an empty folder, or overwrite: swap, then delete the old one
-            old = out.with_name(f"{out.name}.old-{os.getpid()}")
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old)
-        else:
-            tmp.rename(out)
+        publish_folder(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def publish_folder(tmp: Path, out: Path) -> None:
+    """Move the finished folder ``tmp`` to ``out`` by renames; an ``out`` that exists (empty, or one the caller
+    may replace) is renamed aside first and deleted once ``tmp`` is in place."""
+    if out.exists():
+        old = out.with_name(f"{out.name}.old-{os.getpid()}")
+        out.rename(old)
+        tmp.rename(out)
+        shutil.rmtree(old)
+    else:
+        tmp.rename(out)
+
+
+def claim_output(out_dir: str | os.PathLike, overwrite: bool, marker: str, writer: str,
+                 state: Callable[[Path], str] = lambda out: "not empty") -> tuple[Path, Path]:
+    """Check a writer's output folder and make the temporary folder it fills before :func:`publish_folder`.
+
+    Args:
+        out_dir: the output folder.
+        overwrite: whether a non-empty ``out_dir`` may be replaced; only one holding ``marker`` (written by
+            ``writer``) ever is.
+        marker: the file name the writer puts into every folder it makes.
+        writer: the writer's name, for the messages.
+        state: what to call an existing non-empty ``out_dir`` in the refusal.
+
+    Returns:
+        ``(out, tmp)``: the absolute output path and a new empty ``<out>.tmp-<pid>`` beside it (the temporary
+        folders of killed runs removed).
+
+    Raises:
+        FileExistsError: ``out_dir`` is a symbolic link (its target is not the writer's to fill or delete) or
+            a file; a non-empty folder without ``overwrite``, or without ``marker``.
+    """
+    out = Path(out_dir).absolute()
+    if out.is_symlink():
+        raise FileExistsError(f"{out}: a symbolic link (to {os.readlink(out)}); refusing to write through it: "
+                              "give a real folder")
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"{out}: exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise FileExistsError(f"{out}: {state(out)}; pass overwrite=True (--overwrite) to replace it")
+        if not (out / marker).is_file():
+            raise FileExistsError(f"{out}: not a dataset written by {writer} (no {marker}); refusing to replace it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temps(out)
+    tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    return out, tmp

@@ -140,7 +140,7 @@ def test_detector_boxes_become_the_hand_crops(inferencer, model, photo):
         (rec,) = next(inferencer(photo))['predictions'][0]
     finally:
         inferencer.detector = None
-    assert rec['bbox'] == list(map(float, HAND))
+    assert rec['bbox'] == list(map(float, HAND)) and rec['bbox_score'] == pytest.approx(0.9)
     np.testing.assert_allclose(rec['keypoints'], inference_hand25d(model, photo, bbox=HAND)[0]['keypoints_3d'],
                                atol=1e-6)
 

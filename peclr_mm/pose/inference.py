@@ -184,8 +184,8 @@ def inference_hand25d(model: torch.nn.Module, img: str | os.PathLike | np.ndarra
             metres; None: ``DEFAULT_HAND_SCALE``.
 
     Returns:
-        list[dict]: per box, ``bbox`` (4,) xyxy; ``keypoints`` (21, 2) image pixels; ``keypoint_scores``
-        (21,); ``keypoints_3d`` (21, 3) metres, in the camera frame (x right, y down, z forward) when
+        list[dict]: per box, ``bbox`` (4,) xyxy; ``bbox_score`` (the detector's, else 1); ``keypoints``
+        (21, 2) image pixels; ``keypoint_scores`` (21,); ``keypoints_3d`` (21, 3) metres, in the camera frame (x right, y down, z forward) when
         ``frame == 'camera'`` or relative to the root joint (wrist) when ``frame == 'root-relative'``;
         ``root_index``; ``K`` (3, 3) the intrinsics used for the image, or None when defaulted;
         ``bone_length`` (metres) and ``bone_length_default`` (bool).
@@ -231,6 +231,7 @@ def hand_record(sample, root_index: int) -> Dict:
         xyz = xyz - xyz[root_index]
     return dict(
         bbox=np.asarray(gt.bboxes[0], np.float64),
+        bbox_score=float(np.asarray(gt.bbox_scores).reshape(-1)[0]) if 'bbox_scores' in gt else 1.0,
         keypoints=np.asarray(pred.keypoints[0], np.float64),
         keypoint_scores=np.asarray(pred.keypoint_scores[0], np.float64),
         keypoints_3d=xyz,

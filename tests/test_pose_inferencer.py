@@ -108,7 +108,7 @@ def test_whole_image_without_boxes_and_a_random_weight_detector(checkpoint, phot
     assert next(plain(photo))['predictions'][0][0]['bbox'] == [0.0, 0.0, 300.0, 200.0]
     torch.manual_seed(0)
     det = Hand25DInferencer(str(TINY), str(checkpoint), device='cpu',
-                            det_model=default_det_models['hand']['model'], det_cat_ids=0)
+                            det_model=default_det_models['hand']['model'])  # hand class 0 by default
     assert isinstance(det.detector, DetInferencer) and det.det_cat_ids == (0,)
     raw = det.detector(photo, return_datasamples=True)['predictions'][0].pred_instances
     assert len(raw) == 0 or raw.scores.max() < 0.3

@@ -1,7 +1,7 @@
 """3-D hand pose of images, a folder or a video with mmpose's inferencer (``Hand25DInferencer``).
 
     python tools/infer.py INPUT --config CONFIG --checkpoint CKPT --out DIR
-        [--det-model hand | DET_CONFIG [--det-weights DET_CKPT] [--bbox-thr 0.3]]
+        [--det-model hand | DET_CONFIG [--det-weights DET_CKPT] [--det-cat-ids 0] [--bbox-thr 0.3]]
         [--bbox X1 Y1 X2 Y2 ... | --bboxes BOXES.json] [--K FX FY CX CY | --K K.json]
         [--bone-length METRES] [--device cpu] [--overwrite]
 
@@ -63,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="hand detector: 'hand' (mmpose's RTMDet-nano) or an mmdet config (default: none, "
                              'the whole image is the hand box)')
     parser.add_argument('--det-weights', default=None, help='detector checkpoint')
+    parser.add_argument('--det-cat-ids', type=int, nargs='+', default=[0],
+                        help="the detector's hand class ids (default: 0, mmpose's hand detectors)")
     parser.add_argument('--bbox-thr', type=float, default=0.3, help='detector score threshold (default: 0.3)')
     boxes = parser.add_mutually_exclusive_group()
     boxes.add_argument('--bbox', nargs='+', type=float, metavar='X1 Y1 X2 Y2', default=None,
@@ -107,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         from peclr_mm.pose import Hand25DInferencer
         inferencer = Hand25DInferencer(args.config, args.checkpoint, device=args.device,
                                        det_model=args.det_model, det_weights=args.det_weights,
-                                       show_progress=True)
+                                       det_cat_ids=tuple(args.det_cat_ids), show_progress=True)
         count = 0
         for _ in inferencer(inputs, out_dir=args.out, K=K, bboxes=bboxes, bone_length=args.bone_length,
                             bbox_thr=args.bbox_thr, num_instances=-1):

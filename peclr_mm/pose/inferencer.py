@@ -49,12 +49,13 @@ DISPLAY_ROTATION = np.array([[1, 0, 0], [0, 0, -1], [0, 1, 0]], np.float64)
 
 
 def _hand_detector(det_model, det_weights, det_cat_ids):
-    """``det_model='hand'``: mmpose's RTMDet-nano hand detector (config and weights of its model zoo)."""
+    """``det_model='hand'``: mmpose's RTMDet-nano hand detector (config and weights of its model zoo); the
+    hand class of a detector without ``det_cat_ids``: 0 (mmpose's hand detectors have that one class)."""
     if det_model == 'hand':
         from mmpose.apis.inferencers.utils.default_det_models import default_det_models
         info = default_det_models['hand']
-        return info['model'], det_weights or info['weights'], info['cat_ids'] if det_cat_ids is None else det_cat_ids
-    return det_model, det_weights, det_cat_ids
+        det_model, det_weights = info['model'], det_weights or info['weights']
+    return det_model, det_weights, 0 if det_cat_ids is None else det_cat_ids
 
 
 def _boxes_with_scores(boxes, where: str) -> np.ndarray:
@@ -83,7 +84,8 @@ class Hand25DInferencer(Hand3DInferencer):
             weights downloaded from mmpose's model zoo unless ``det_weights`` is given) or None /
             ``'whole_image'``: every image is one hand box (FreiHAND's hand-centred crops).
         det_weights: the detector's checkpoint.
-        det_cat_ids: the detector's class ids that are hands (``'hand'``: 0).
+        det_cat_ids: the detector's class ids that are hands; None: 0 (the one class of mmpose's hand
+            detectors and of ``configs/hand_det``).
         show_progress: a progress bar over the inputs.
 
     Call arguments besides mmpose's (``bboxes``, ``bbox_thr``, ``nms_thr``, ``vis_out_dir``,

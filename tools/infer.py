@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
                                        det_cat_ids=tuple(args.det_cat_ids), show_progress=True)
         count = 0
         for _ in inferencer(inputs, out_dir=args.out, K=K, bboxes=bboxes, bone_length=args.bone_length,
-                            bbox_thr=args.bbox_thr, num_instances=-1):
+                            bbox_thr=args.bbox_thr, num_instances=-1, draw_bbox=True):
             count += 1
     except (InputError, OSError, CorruptCheckpointError, UnsafeCheckpointError, ValueError) as e:
         print(f'error: {str(e).splitlines()[0]}', file=sys.stderr)

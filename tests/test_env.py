@@ -72,7 +72,9 @@ def test_configs_import_their_half():
         cfg = Config.fromfile(str(path), import_custom_modules=False)
         imports = cfg.get("custom_imports", {}).get("imports", [])
         scope = cfg.get("default_scope")
-        expected = {"mmpretrain": "peclr_mm.selfsup", "mmpose": "peclr_mm.pose"}[scope]
+        # mmdet: the inference figure's hand detector (configs/hand_det), which needs peclr_mm only for
+        # checkpoint safety (peclr_mm.pose, the half that runs the detector)
+        expected = {"mmpretrain": "peclr_mm.selfsup", "mmpose": "peclr_mm.pose", "mmdet": "peclr_mm.pose"}[scope]
         assert expected in imports, f"{path.relative_to(ROOT)}: custom_imports lacks {expected}"
 
 

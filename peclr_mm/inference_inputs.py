@@ -218,7 +218,7 @@ def parse_boxes(numbers: list[float] | None, file: str | None, inputs: list[str]
     if numbers:
         if len(numbers) % 4:
             raise InputError(f'--bbox: expected x1 y1 x2 y2 per box, got {len(numbers)} numbers')
-        return _checked_boxes(numbers, '--bbox')
+        return check_boxes(numbers, '--bbox')
     if not file:
         return None
     if isinstance(inputs, str):
@@ -230,15 +230,29 @@ def parse_boxes(numbers: list[float] | None, file: str | None, inputs: list[str]
     if not isinstance(obj, dict):
         raise InputError(f'{file}: expected an object mapping image file names to lists of boxes, got '
                          f'{type(obj).__name__}')
-    return [_checked_boxes(obj[Path(f).name], f'{file}: field {Path(f).name!r}') if Path(f).name in obj else []
+    return [check_boxes(obj[Path(f).name], f'{file}: field {Path(f).name!r}') if Path(f).name in obj else []
             for f in inputs]
 
 
-def _checked_boxes(value: Any, where: str) -> np.ndarray:
+def check_boxes(value: Any, where: str, scores: bool = False) -> np.ndarray:
+    """Hand boxes as an (N, 4) float64 array of ``x1, y1, x2, y2`` (image pixels); with ``scores``, (N, 4)
+    or (N, 5) with a detection score last. Raises :class:`InputError` (one line naming ``where``) for anything
+    else, a non-finite value, or a box with x2 <= x1 or y2 <= y1."""
+    shape = '(x1, y1, x2, y2[, score])' if scores else '(x1, y1, x2, y2)'
     try:
-        boxes = np.asarray(value, np.float64).reshape(-1, 4)
+        boxes = np.asarray(value, np.float64)
+        boxes = boxes.reshape(-1, boxes.shape[-1] if scores and boxes.ndim else 4)
     except (ValueError, TypeError):
-        raise InputError(f'{where}: expected [x1, y1, x2, y2] boxes, got {str(value)[:200]}') from None
-    if not np.isfinite(boxes).all() or (boxes[:, 2] <= boxes[:, 0]).any() or (boxes[:, 3] <= boxes[:, 1]).any():
-        raise InputError(f'{where}: boxes need x2 > x1 and y2 > y1, got {str(boxes.tolist())[:200]}')
+        raise InputError(f'{where}: boxes must be {shape}, got {str(value)[:200]}') from None
+    if boxes.shape[1] not in ((4, 5) if scores else (4,)) or not np.isfinite(boxes).all() \
+            or (boxes[:, 2] <= boxes[:, 0]).any() or (boxes[:, 3] <= boxes[:, 1]).any():
+        raise InputError(f'{where}: boxes must be {shape} with x2 > x1 and y2 > y1, got '
+                         f'{str(boxes.tolist())[:200]}')
     return boxes
+
+
+def check_bone_length(value: float | None) -> float | None:
+    """The reference-bone length in metres (None: not given); :class:`InputError` unless positive."""
+    if value is not None and not (np.isfinite(value) and value > 0):
+        raise InputError(f'bone_length must be a positive length in metres, got {value}')
+    return value

@@ -263,7 +263,7 @@ def test_infer_tool_errors_are_one_line(hand, checkpoint, tmp_path):
     assert len(err) == 5 and all(line.startswith('error: ') for line in err)
     assert 'missing.png' in err[0] and '--K' in err[1] and "'b.jpg'" in err[2]
     assert '--bbox: expected x1 y1 x2 y2 per box, got 3 numbers' in err[3]
-    assert "boxes.json: field 'a.png': boxes need x2 > x1 and y2 > y1" in err[4]
+    assert "boxes.json: field 'a.png': boxes must be (x1, y1, x2, y2) with x2 > x1 and y2 > y1" in err[4]
 
 
 def test_freihand_per_sample_K_list_and_capped_errors(tmp_path):

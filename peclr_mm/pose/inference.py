@@ -38,7 +38,7 @@ from mmengine.registry import init_default_scope
 
 from peclr_mm.checkpoint import CheckpointMismatchError
 from peclr_mm.geometry import as_intrinsics
-from peclr_mm.inference_inputs import InputError
+from peclr_mm.inference_inputs import InputError, check_bone_length, check_boxes
 from peclr_mm.pose.regression25d_head import Regression25DHead
 
 
@@ -162,10 +162,9 @@ def _boxes(bbox: Sequence | np.ndarray | None, shape: tuple) -> np.ndarray:
     if bbox is None:
         h, w = shape[:2]
         return np.array([[0, 0, w, h]], np.float32)
-    boxes = np.asarray(bbox, np.float64).reshape(-1, 4)
-    bad = ~(np.isfinite(boxes).all(1) & (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1]))
-    if len(boxes) == 0 or bad.any():
-        raise ValueError(f'bbox must be (x1, y1, x2, y2) with x2 > x1 and y2 > y1, got {boxes.tolist()}')
+    boxes = check_boxes(bbox, 'bbox')
+    if len(boxes) == 0:
+        raise InputError('bbox: no box given')
     return boxes.astype(np.float32)
 
 
@@ -196,9 +195,7 @@ def inference_hand25d(model: torch.nn.Module, img: str | os.PathLike | np.ndarra
                         f'{type(head).__name__}; use mmpose.apis.inference_topdown for 2-D models')
     image, path = _load_image(img)
     boxes = _boxes(bbox, image.shape)
-    K = None if K is None else as_intrinsics(K)
-    if bone_length is not None and not (np.isfinite(bone_length) and bone_length > 0):
-        raise ValueError(f'bone_length must be a positive length in metres, got {bone_length}')
+    camera = camera_fields(K, bone_length)
 
     scope = model.cfg.get('default_scope', 'mmpose')
     if scope is not None:
@@ -206,17 +203,24 @@ def inference_hand25d(model: torch.nn.Module, img: str | os.PathLike | np.ndarra
     pipeline = Compose(model.cfg.test_dataloader.dataset.pipeline)
     data_list = []
     for box in boxes:
-        info = dict(img=image, img_path=path, bbox=box[None], bbox_score=np.ones(1, np.float32))
-        if K is not None:
-            info['K'] = K[None]
-        if bone_length is not None:
-            info['hand_scale'] = np.array([bone_length], np.float64)
+        info = dict(img=image, img_path=path, bbox=box[None], bbox_score=np.ones(1, np.float32), **camera)
         info.update(model.dataset_meta or {})
         data_list.append(pipeline(info))
     with torch.no_grad():
         samples = model.test_step(pseudo_collate(data_list))
 
     return [hand_record(sample, head.root_index) for sample in samples]
+
+
+def camera_fields(K: Sequence | np.ndarray | None, bone_length: float | None) -> Dict:
+    """The fields :class:`TopdownAffine3D` reads for one hand, those given: ``K`` (1, 3, 3) from a 3 x 3
+    matrix or ``(fx, fy, cx, cy)``, ``hand_scale`` (1,) the reference-bone length in metres."""
+    fields = {}
+    if K is not None:
+        fields['K'] = as_intrinsics(K)[None]
+    if check_bone_length(bone_length) is not None:
+        fields['hand_scale'] = np.array([bone_length], np.float64)
+    return fields
 
 
 def hand_record(sample, root_index: int) -> Dict:

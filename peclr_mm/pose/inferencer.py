@@ -38,9 +38,8 @@ from mmpose.structures import PoseDataSample, merge_data_samples
 from mmpose.visualization import Pose3dLocalVisualizer
 
 from peclr_mm.fileio import atomic_write, atomic_write_json
-from peclr_mm.geometry import as_intrinsics
-from peclr_mm.inference_inputs import InputError, intrinsics_for
-from peclr_mm.pose.inference import hand_record, load_state_strict, no_3d_joints
+from peclr_mm.inference_inputs import InputError, check_boxes, intrinsics_for
+from peclr_mm.pose.inference import camera_fields, hand_record, load_state_strict, no_3d_joints
 from peclr_mm.pose.regression25d_head import Regression25DHead
 
 #: Joints as rows times this: camera frame (x right, y down, z forward) -> the picture's axes (x, z, -y),
@@ -59,15 +58,9 @@ def _hand_detector(det_model, det_weights, det_cat_ids):
 
 
 def _boxes_with_scores(boxes, where: str) -> np.ndarray:
-    """(N, 5) boxes ``x1, y1, x2, y2, score`` from (N, 4) or (N, 5); score 1 where none is given."""
-    arr = np.asarray(boxes, np.float64)
-    if arr.size == 0:
-        return np.zeros((0, 5))
-    arr = arr.reshape(-1, arr.shape[-1]) if arr.ndim else arr
-    if arr.ndim != 2 or arr.shape[1] not in (4, 5) or not np.isfinite(arr).all() \
-            or (arr[:, 2] <= arr[:, 0]).any() or (arr[:, 3] <= arr[:, 1]).any():
-        raise InputError(f'{where}: boxes must be (x1, y1, x2, y2[, score]) with x2 > x1 and y2 > y1, '
-                         f'got {str(arr.tolist())[:200]}')
+    """(N, 5) boxes ``x1, y1, x2, y2, score`` from (N, 4) or (N, 5) (:func:`check_boxes`); score 1 where none
+    is given."""
+    arr = check_boxes(boxes, where, scores=True)
     return arr if arr.shape[1] == 5 else np.concatenate([arr, np.ones((len(arr), 1))], axis=1)
 
 
@@ -141,16 +134,9 @@ class Hand25DInferencer(Hand3DInferencer):
     def preprocess_single(self, input, index: int, bbox_thr: float = 0.3, nms_thr: float = 0.3,
                           bboxes=(), K=None, bone_length: float | None = None):
         """mmpose's crops of one input, each with the input's camera ``K`` and ``bone_length``."""
-        extra = {}
         name = os.path.basename(input) if isinstance(input, str) else \
             (self.video_info['name'] if self._video_input else f'{index}')
-        k = intrinsics_for(K, name)
-        if k is not None:
-            extra['K'] = as_intrinsics(k)[None]
-        if bone_length is not None:
-            if not (np.isfinite(bone_length) and bone_length > 0):
-                raise InputError(f'bone_length must be a positive length in metres, got {bone_length}')
-            extra['hand_scale'] = np.array([bone_length], np.float64)
+        extra = camera_fields(intrinsics_for(K, name), bone_length)
         boxes = _boxes_with_scores(bboxes, f'bboxes of input {index}') if len(bboxes) else []
         pipeline = self.pipeline
         self.pipeline = lambda info: pipeline({**info, **extra})

@@ -2,10 +2,6 @@
 # OpenMMLab stack once (cached outside the clone, see tools/setup_env.sh) and makes .venv, this clone's view of it.
 PY := .venv/bin/python
 PYTEST_ARGS ?=
-# This clone's peclr_mm comes first for every tool and subprocess (.venv already puts it on sys.path; this
-# also covers interpreters started without .venv).
-export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
-
 .PHONY: install test lint
 
 # Optional layers on top of the cached stack (requirements/extras-<name>.txt, cached separately, so they never

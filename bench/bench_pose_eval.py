@@ -25,7 +25,7 @@ from scipy.spatial import cKDTree
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from peclr_mm.freihand_eval import freihand_scores  # noqa: E402
+from peclr_mm.freihand.scorer import freihand_scores  # noqa: E402
 
 
 # ----------------------------------------------------------------------------- reference (official)

@@ -17,9 +17,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-
-from peclr_mm.synthetic import make_synthetic_freihand, render_sample
-from peclr_mm.synthetic.writer import JPEG_QUALITY
+from peclr_lab.synthetic import make_synthetic_freihand, render_sample
+from peclr_lab.synthetic.writer import JPEG_QUALITY
 
 TARGET = 100.0  # images/s on one core
 

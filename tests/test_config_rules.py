@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 from mmengine.config import Config
-
-from peclr_mm.experiments.plan import schedule_options
-from peclr_mm.experiments.presets import PRESETS
+from peclr_lab.experiments.plan import schedule_options
+from peclr_lab.experiments.presets import PRESETS
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / 'configs'

@@ -16,8 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from mmengine.config import Config
-
-from peclr_mm.experiments.plan import paper_plan, run_name, seeded
+from peclr_lab.experiments.plan import paper_plan, run_name, seeded
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b'\x89PNG\r\n\x1a\n'

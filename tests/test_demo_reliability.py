@@ -14,12 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from peclr_mm.experiments import plan as P
-from peclr_mm.experiments.cli import demo_main, report_main
-from peclr_mm.experiments.presets import resolve
-from peclr_mm.experiments.stages import Stage, rerun_reason, run_stages, stage_key
-from peclr_mm.synthetic import make_synthetic_freihand
+from peclr_lab.experiments import plan as P
+from peclr_lab.experiments.cli import demo_main, report_main
+from peclr_lab.experiments.presets import resolve
+from peclr_lab.experiments.stages import Stage, rerun_reason, run_stages, stage_key
+from peclr_lab.synthetic import make_synthetic_freihand
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -124,8 +123,8 @@ _LONG = ('import os, pathlib, subprocess, sys, time; out = pathlib.Path({out!r})
 _DRIVER = '''
 import sys
 from pathlib import Path
-from peclr_mm.experiments import cli, demo
-from peclr_mm.experiments.stages import Stage
+from peclr_lab.experiments import cli, demo
+from peclr_lab.experiments.stages import Stage
 work = Path(sys.argv[1])
 demo.demo_plan = lambda opts, preset: [
     Stage(n, [sys.executable, '-c', {long!r}.format(out=str(work / n))], work / n, work / n / 'done')

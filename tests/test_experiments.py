@@ -1,4 +1,4 @@
-"""peclr_mm.experiments without upstream runs: the stage scheduler (trivial ``python -c`` stages), the
+"""peclr_lab.experiments without upstream runs: the stage scheduler (trivial ``python -c`` stages), the
 statistics over seeds, the demo's stage graph and budgets, and the report from a hand-made work dir."""
 from __future__ import annotations
 
@@ -11,11 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from peclr_mm.experiments import plan as P
-from peclr_mm.experiments.presets import PRESETS, resolve
-from peclr_mm.experiments.stages import Stage, StageFailed, run_stages
-from peclr_mm.experiments.stats import paired, summarize
+from peclr_lab.experiments import plan as P
+from peclr_lab.experiments.presets import PRESETS, resolve
+from peclr_lab.experiments.stages import Stage, StageFailed, run_stages
+from peclr_lab.experiments.stats import paired, summarize
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
@@ -203,8 +202,7 @@ def _fake_work(tmp_path: Path) -> tuple[Path, Path, list[dict], dict]:
     """A work dir as a 2-seed demo leaves it (data, test metrics json, pred.json, probe.json, scalars.json)
     with made-up numbers; the metrics are the numpy core's on the fake predictions, as FreiHandMetric's are."""
     import cv2
-
-    from peclr_mm.experiments.results import scores
+    from peclr_lab.experiments.results import scores
     rng = np.random.default_rng(0)
     data, work = tmp_path / 'data', tmp_path / 'work'
     n = 6
@@ -252,7 +250,7 @@ def _fake_work(tmp_path: Path) -> tuple[Path, Path, list[dict], dict]:
 
 
 def test_report_renders_mean_sd_paired_and_error_bars(tmp_path):
-    from peclr_mm.experiments.report import write_report
+    from peclr_lab.experiments.report import write_report
     work, data, runs, settings = _fake_work(tmp_path)
     walls = {'data': 1.0, 'pretrain/peclr_s0': 2.0}
     out = write_report(work, data, settings, walls, 2.5, runs, num_pictures=2)

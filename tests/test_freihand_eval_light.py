@@ -1,4 +1,4 @@
-"""The FreiHAND scorer needs numpy + scipy alone: ``tools/eval_freihand.py`` and ``peclr_mm.freihand_eval`` run
+"""The FreiHAND scorer needs numpy + scipy alone: ``tools/eval_freihand.py`` and ``peclr_mm.freihand.scorer`` run
 in a subprocess where torch, OpenMMLab and OpenCV cannot be imported, and score exactly as in-process."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from peclr_mm.freihand_eval import format_scores, freihand_scores
+from peclr_mm.freihand.scorer import format_scores, freihand_scores
 
 ROOT = Path(__file__).resolve().parents[1]
 BLOCKED = ('torch', 'mmpose', 'mmengine', 'mmcv', 'mmpretrain', 'cv2')
@@ -57,7 +57,7 @@ def test_prelude_blocks_the_heavy_packages():
 
 
 def test_core_imports_with_numpy_and_scipy_alone(numpy_scipy):
-    proc = _run("import peclr_mm.freihand_eval, peclr_mm.freihand")
+    proc = _run("import peclr_mm.freihand.scorer, peclr_mm.freihand")
     assert proc.returncode == 0, proc.stderr
     assert _modules(proc) <= numpy_scipy, proc.stderr
 

@@ -11,8 +11,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-
-from peclr_mm.experiments import gpu_check as g
+from peclr_lab.experiments import gpu_check as g
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -17,8 +17,8 @@ import pytest
 import torch
 
 import peclr_mm.pose  # noqa: F401  (registers the modules, safe checkpoint loading)
-from peclr_mm.inference_inputs import InputError, check_outputs
 from peclr_mm.pose.inference import CheckpointMismatchError, init_hand25d_model, load_weights_strict
+from peclr_mm.pose.inference_inputs import InputError, check_outputs
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / 'configs' / 'freihand3d' / 'td-reg25d_res18_1xb8-1e_freihand3d-64x64.py'
@@ -152,7 +152,7 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
 @pytest.fixture(scope='module')
 def hand_images(tmp_path_factory) -> Path:
     """A folder with hand.jpg and hand.png: one synthetic hand, the png mirrored (two different images)."""
-    from peclr_mm.synthetic import render_sample
+    from peclr_lab.synthetic import render_sample
     folder = tmp_path_factory.mktemp('inputs') / 'in'
     folder.mkdir()
     image = render_sample(3, 'evaluation', 1, size=96).images[0]

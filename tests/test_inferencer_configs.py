@@ -14,7 +14,7 @@ CONFIGS = sorted([*(ROOT / 'configs' / 'freihand3d').glob('td-*.py'),
 @pytest.fixture(scope='module')
 def hand_image() -> np.ndarray:
     """One synthetic 64 px hand (BGR), as the pipelines expect from ``LoadImage``."""
-    from peclr_mm.synthetic import render_sample
+    from peclr_lab.synthetic import render_sample
     return render_sample(0, 'evaluation', 0, size=64).images[0]
 
 

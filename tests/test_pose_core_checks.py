@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import peclr_mm.pose  # noqa: F401
-from peclr_mm.freihand_eval import f_scores
+from peclr_mm.freihand.scorer import f_scores
 from peclr_mm.pose import Regression25DHead
 
 

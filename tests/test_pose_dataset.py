@@ -11,7 +11,7 @@ import pytest
 from conftest import write_freihand
 
 import peclr_mm.pose  # noqa: F401
-from peclr_mm.fileio import FreiHandFormatError
+from peclr_mm.freihand import FreiHandFormatError
 from peclr_mm.geometry import SKELETON, project
 from peclr_mm.pose import FreiHand3DDataset
 

@@ -1,4 +1,4 @@
-"""The synthetic hand-detection composites (peclr_mm.synthetic.detection) and the RTMDet-nano config that
+"""The synthetic hand-detection composites (peclr_lab.synthetic.detection) and the RTMDet-nano config that
 trains the inferencer's hand detector on them: valid COCO whose boxes lie in the images and hold each hand's
 keypoints, the hand really drawn inside its box, determinism, safe writes, the CLI, and that the config
 builds its datasets on a tiny set (no training here)."""
@@ -11,9 +11,8 @@ import cv2
 import numpy as np
 import pytest
 from mmengine.config import Config
-
-from peclr_mm.synthetic import make_synthetic_hand_detection, render_composite
-from peclr_mm.synthetic.detection import MARKER
+from peclr_lab.synthetic import make_synthetic_hand_detection, render_composite
+from peclr_lab.synthetic.detection import MARKER
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / 'configs' / 'hand_det' / 'rtmdet_cspnext-nano_1xb8-500it_synth-hands-320x320.py'

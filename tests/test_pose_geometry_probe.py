@@ -16,7 +16,7 @@ import torch
 from mmengine.config import Config
 
 import peclr_mm.pose  # noqa: F401
-from peclr_mm.freihand_eval import keypoint_scores
+from peclr_mm.freihand.scorer import keypoint_scores
 from peclr_mm.geometry import project
 from peclr_mm.pose.linear_probe import (
     GEOMETRY_TARGETS,
@@ -210,7 +210,7 @@ def test_budget_split_mean_pose_and_table():
 
 @pytest.fixture(scope='module')
 def synth(tmp_path_factory):
-    from peclr_mm.synthetic import make_synthetic_freihand
+    from peclr_lab.synthetic import make_synthetic_freihand
     return make_synthetic_freihand(tmp_path_factory.mktemp('geo') / 'fh', 12, 8, size=96, seed=0, progress=False)
 
 

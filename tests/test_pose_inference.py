@@ -18,8 +18,14 @@ from mmpose.structures.bbox import get_warp_matrix
 
 import peclr_mm.pose  # noqa: F401
 from peclr_mm.geometry import SCALE_BONE, bone_length, to_homogeneous
-from peclr_mm.inference_inputs import InputError, IntrinsicsMap, inferencer_inputs, intrinsics_for, parse_K
 from peclr_mm.pose import Hand25D, TopdownAffine3D, inference_hand25d
+from peclr_mm.pose.inference_inputs import (
+    InputError,
+    IntrinsicsMap,
+    inferencer_inputs,
+    intrinsics_for,
+    parse_K,
+)
 from peclr_mm.pose.transforms import DEFAULT_HAND_SCALE, PECLR_DEFAULT_K_224, default_input_K
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,7 +43,7 @@ def model():
 @pytest.fixture(scope='module')
 def hand():
     """A synthetic 96 x 96 hand (BGR), its intrinsics and joints (metres, camera frame)."""
-    from peclr_mm.synthetic import render_sample
+    from peclr_lab.synthetic import render_sample
     s = render_sample(3, 'evaluation', 1, size=96)
     return s.images[0], s.K, s.xyz
 

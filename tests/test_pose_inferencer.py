@@ -14,9 +14,9 @@ import torch
 from mmengine.structures import InstanceData
 
 import peclr_mm.pose  # noqa: F401  (registers the modules and the inferencer routing)
-from peclr_mm.inference_inputs import InputError
 from peclr_mm.pose import Hand25DInferencer, inference_hand25d
 from peclr_mm.pose.inference import CheckpointMismatchError, init_hand25d_model
+from peclr_mm.pose.inference_inputs import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / 'configs' / 'freihand3d' / 'td-reg25d_res18_1xb8-1e_freihand3d-64x64.py'
@@ -40,7 +40,7 @@ def checkpoint(model, tmp_path_factory) -> Path:
 @pytest.fixture(scope='module')
 def photo() -> np.ndarray:
     """A 300 x 200 BGR photo with a synthetic 64 px hand pasted off-centre at :data:`HAND`."""
-    from peclr_mm.synthetic import render_sample
+    from peclr_lab.synthetic import render_sample
     image = np.full((200, 300, 3), 90, np.uint8)
     x1, y1, x2, y2 = HAND
     image[y1:y2, x1:x2] = render_sample(0, 'evaluation', 0, size=64).images[0]

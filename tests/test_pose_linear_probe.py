@@ -96,7 +96,7 @@ def test_select_ridge_picks_small_lambda_without_noise_and_larger_with_noise():
 @pytest.fixture(scope='module')
 def hands():
     """(N, 21, 3) procedural hands in metres, their 224-px intrinsics, and those of a 64-px input crop."""
-    from peclr_mm.synthetic import forward_kinematics, place_hand, sample_articulation, sample_shape
+    from peclr_lab.synthetic import forward_kinematics, place_hand, sample_articulation, sample_shape
     rng = np.random.default_rng(0)
     scenes = [place_hand(rng, forward_kinematics(sample_shape(rng), sample_articulation(rng)), 224)
               for _ in range(12)]
@@ -140,7 +140,7 @@ def test_probe_scores_zero_for_exact_and_known_for_shifted_predictions(hands):
 @pytest.fixture(scope='module')
 def synth(tmp_path_factory):
     """A rendered synthetic FreiHAND set: 12 training samples x 4 versions, 8 evaluation samples."""
-    from peclr_mm.synthetic import make_synthetic_freihand
+    from peclr_lab.synthetic import make_synthetic_freihand
     return make_synthetic_freihand(tmp_path_factory.mktemp('probe') / 'fh', 12, 8, size=96, seed=0,
                                    progress=False)
 

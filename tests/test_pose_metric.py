@@ -10,7 +10,7 @@ from scipy.spatial.transform import Rotation
 from test_pose_scorer import _hand_made, _write
 
 import peclr_mm.pose  # noqa: F401
-from peclr_mm import freihand_eval as fe
+from peclr_mm.freihand import scorer as fe
 from peclr_mm.pose import FreiHandMetric
 
 
@@ -192,11 +192,6 @@ def test_metric_rejects_incomplete_submission(tmp_path):
         FreiHandMetric(format_only=True)
     with pytest.raises(KeyError, match='keypoints_cam'):
         FreiHandMetric().process([], [dict(pred_instances=dict(keypoints=np.zeros((1, 21, 2))))])
-
-
-def test_old_core_path_is_an_alias():
-    from peclr_mm.pose import freihand_eval as old  # the core's former home, kept for existing imports
-    assert old is fe and old.keypoint_scores is fe.keypoint_scores
 
 
 def test_format_only_writes_the_submission_without_ground_truth(tmp_path):

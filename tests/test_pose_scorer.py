@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from peclr_mm.fileio import FreiHandFormatError
-from peclr_mm.freihand_eval import SCORE_KEYS, FreiHandScoringWarning, evaluate_files
+from peclr_mm.freihand import FreiHandFormatError
+from peclr_mm.freihand.scorer import SCORE_KEYS, FreiHandScoringWarning, evaluate_files
 
 ROOT = Path(__file__).resolve().parents[1]
 

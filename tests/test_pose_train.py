@@ -63,7 +63,7 @@ def test_checkpoint_tests_on_evaluation_split_and_dumps_codalab_json(trained, fr
     assert np.array(xyz).shape == (4, 21, 3) and np.array(verts).shape == (4, 778, 3)
     assert np.isfinite(xyz).all()
     # the offline scorer reads the dump and agrees with the metric (cm vs mm)
-    from peclr_mm.freihand_eval import evaluate_files
+    from peclr_mm.freihand.scorer import evaluate_files
     scores, _ = evaluate_files(pred_json, freihand_root)
     assert scores['xyz_mean3d'] * 10 == pytest.approx(metrics['freihand/EPE'], rel=1e-9)
     assert scores['xyz_al_mean3d'] * 10 == pytest.approx(metrics['freihand/PA-EPE'], rel=1e-9)

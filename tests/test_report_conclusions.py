@@ -2,8 +2,8 @@
 is beyond 2 standard errors (issue 21: conclusions() beyond "not resolved")."""
 from __future__ import annotations
 
-from peclr_mm.experiments.report import conclusions
-from peclr_mm.experiments.stats import paired
+from peclr_lab.experiments.report import conclusions
+from peclr_lab.experiments.stats import paired
 
 SEEDS = (0, 1, 2)
 M = 'fine-tuning PA-EPE (mm), 100 % labels'

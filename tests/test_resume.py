@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from peclr_lab.experiments.plan import schedule_options
 
 from peclr_mm.checkpoint import load_checkpoint, register_safe_globals
-from peclr_mm.experiments.plan import schedule_options
 
 register_safe_globals()
 

@@ -11,9 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
-from peclr_mm.geometry import NUM_JOINTS, SCALE_BONE, SKELETON, bone_length, project
-from peclr_mm.synthetic import (
+from peclr_lab.synthetic import (
     FINGERS,
     VERSIONS,
     forward_kinematics,
@@ -23,8 +21,10 @@ from peclr_mm.synthetic import (
     sample_articulation,
     sample_shape,
 )
-from peclr_mm.synthetic import writer as writer_mod
-from peclr_mm.synthetic.sample import rng_for
+from peclr_lab.synthetic import writer as writer_mod
+from peclr_lab.synthetic.sample import rng_for
+
+from peclr_mm.geometry import NUM_JOINTS, SCALE_BONE, SKELETON, bone_length, project
 
 ROOT = Path(__file__).resolve().parents[1]
 N_TRAIN, N_EVAL, SIZE, SEED = 6, 3, 224, 0

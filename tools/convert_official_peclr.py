@@ -22,10 +22,8 @@ import tarfile
 import tempfile
 import zlib
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-from peclr_mm.checkpoint import UnsafeCheckpointError  # noqa: E402
-from peclr_mm.selfsup.export import check_distinct, convert_release, run_tool  # noqa: E402
+from peclr_mm.checkpoint import UnsafeCheckpointError
+from peclr_mm.selfsup.export import check_distinct, convert_release, run_tool
 
 ARCHIVE_SUFFIXES = ('.tar.gz', '.tgz', '.tar')
 

@@ -5,17 +5,14 @@
     python tools/demo.py --preset long         # longer budgets, every seed at every label fraction
     python tools/demo.py --work-dir DIR --seeds 0 1 2 3 --jobs 2 --force
 
-The orchestration lives in :mod:`peclr_mm.experiments` (stage graph, scheduler, statistics, report); this
+The orchestration lives in :mod:`peclr_lab.experiments` (stage graph, scheduler, statistics, report); this
 script is its argument parser.
 """
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-
-from peclr_mm.experiments.cli import demo_main  # noqa: E402
+from peclr_lab.experiments.cli import demo_main
 
 if __name__ == '__main__':
     sys.exit(demo_main())

@@ -2,16 +2,13 @@
 
     python tools/demo_report.py work_dirs/demo
 
-The report code is :mod:`peclr_mm.experiments.report`; this script is its argument parser.
+The report code is :mod:`peclr_lab.experiments.report`; this script is its argument parser.
 """
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-
-from peclr_mm.experiments.cli import report_main  # noqa: E402
+from peclr_lab.experiments.cli import report_main
 
 if __name__ == '__main__':
     sys.exit(report_main())

@@ -18,10 +18,8 @@ import sys
 import warnings
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-
-from peclr_mm.fileio import FreiHandFormatError  # noqa: E402
-from peclr_mm.freihand_eval import FreiHandScoringWarning, evaluate_files, write_scores  # noqa: E402
+from peclr_mm.freihand import FreiHandFormatError
+from peclr_mm.freihand.scorer import FreiHandScoringWarning, evaluate_files, write_scores
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,12 +11,9 @@ written and which key groups were left out. Use it in mmpose with
 from __future__ import annotations
 
 import argparse
-import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-from peclr_mm.selfsup.export import PREFIX, export_pretrained, run_tool  # noqa: E402
+from peclr_mm.selfsup.export import PREFIX, export_pretrained, run_tool
 
 
 def main(argv=None) -> int:

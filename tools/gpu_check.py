@@ -7,16 +7,13 @@ Renders synthetic FreiHAND + YouTube3DHands sets, checks PeCLR's loss and the cr
 against the CPU, then runs the upstream tools/train.py on the project's configs (PeCLR and SimCLR ResNet-50
 at 128 px, bf16 AMP; the 2.5-D ResNet-50 fine-tuning at 224 px from the PeCLR backbone, and tools/test.py
 with FreiHandMetric), and writes gpu_check.json, gpu_check.md and gpu_check_logs.tar.gz to --out ($OUT).
-The steps are :mod:`peclr_mm.experiments.gpu_check`; this script is its command line.
+The steps are :mod:`peclr_lab.experiments.gpu_check`; this script is its command line.
 """
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-
-from peclr_mm.experiments.gpu_check import main  # noqa: E402  (imports neither torch nor the stack)
+from peclr_lab.experiments.gpu_check import main  # noqa: E402  (imports neither torch nor the stack)
 
 if __name__ == '__main__':
     sys.exit(main())

@@ -37,7 +37,7 @@ Defaults when an option is absent:
   file holding a 3 x 3 matrix, ``[fx, fy, cx, cy]``, an object mapping image file names (or, for a
   video, its file name) to either, or FreiHAND's ``evaluation_K.json`` (one matrix per ``%08d.jpg``);
 - ``--bone-length``: 0.031 m, the reference bone (middle-finger MCP -> PIP, FreiHAND's ``scale``) of
-  the average hand of ``peclr_mm.synthetic``. Metric sizes, and with ``--K`` the depth, scale with it.
+  the average hand of ``peclr_lab.synthetic``. Metric sizes, and with ``--K`` the depth, scale with it.
 
 Any bad input (missing file, unreadable image or checkpoint, a checkpoint that does not fit the config,
 malformed K or boxes, an ``--out`` at the input's place or holding earlier results) is a one-line error,
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import peclr_mm.pose  # noqa: F401  (registers the modules, safe checkpoint loading)
     from peclr_mm.checkpoint import CorruptCheckpointError, UnsafeCheckpointError
-    from peclr_mm.inference_inputs import (
+    from peclr_mm.pose.inference_inputs import (
         InputError,
         check_outputs,
         inferencer_inputs,

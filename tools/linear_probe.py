@@ -31,13 +31,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+from mmengine.config import Config, DictAction
 
-from mmengine.config import Config, DictAction  # noqa: E402
-
-from peclr_mm.checkpoint import UnsafeCheckpointError  # noqa: E402
-from peclr_mm.fileio import atomic_write_json, atomic_write_set  # noqa: E402
-from peclr_mm.pose.linear_probe import (  # noqa: E402
+from peclr_mm.checkpoint import UnsafeCheckpointError
+from peclr_mm.fileio import atomic_write_json, atomic_write_set
+from peclr_mm.pose.linear_probe import (
     format_geometry_table,
     format_table,
     linear_probe,

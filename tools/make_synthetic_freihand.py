@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from peclr_mm.synthetic.cli import OneLineParser, run_writer
+from peclr_lab.synthetic.cli import OneLineParser, run_writer
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.num_eval < 1:  # the project's FreiHAND readers refuse an empty evaluation split
         print(f"make_synthetic_freihand.py: error: --num-eval must be >= 1, got {args.num_eval}", file=sys.stderr)
         return 2
-    from peclr_mm.synthetic import make_synthetic_freihand
+    from peclr_lab.synthetic import make_synthetic_freihand
 
     return run_writer("make_synthetic_freihand.py", lambda: make_synthetic_freihand(
         args.out_dir, args.num_train, args.num_eval, size=args.size, seed=args.seed, workers=args.workers,

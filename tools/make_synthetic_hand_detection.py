@@ -1,4 +1,4 @@
-"""Render a COCO-format hand detection set of synthetic composites (peclr_mm.synthetic.detection).
+"""Render a COCO-format hand detection set of synthetic composites (peclr_lab.synthetic.detection).
 
 Example::
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from peclr_mm.synthetic.cli import OneLineParser, run_writer
+from peclr_lab.synthetic.cli import OneLineParser, run_writer
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -38,7 +38,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from peclr_mm.synthetic import make_synthetic_hand_detection
+    from peclr_lab.synthetic import make_synthetic_hand_detection
 
     return run_writer("make_synthetic_hand_detection.py", lambda: make_synthetic_hand_detection(
         args.out_dir, args.num_train, args.num_val, seed=args.seed, width=args.width, height=args.height,

@@ -63,13 +63,13 @@ MUTATIONS = (
              'step = (self.last_step - self.begin) // self.accumulative_counts',
              'step = self.last_step - self.begin', RELEASE),
     # the demo's resume
-    Mutation('stage resume: ignores the resolved config', 'peclr_mm/experiments/stages.py',
+    Mutation('stage resume: ignores the resolved config', 'tools/peclr_lab/experiments/stages.py',
              "if rec.get('config_sha1') != key['config_sha1']:", 'if False:',
              ('tests/test_demo_reliability.py', 'tests/test_experiments.py')),
-    Mutation('stage resume: ignores a missing output', 'peclr_mm/experiments/stages.py',
+    Mutation('stage resume: ignores a missing output', 'tools/peclr_lab/experiments/stages.py',
              'if not stage.done.exists():\n        return', 'if False:\n        return',
              ('tests/test_demo_reliability.py', 'tests/test_experiments.py')),
-    Mutation('stage resume: ignores upstream outputs', 'peclr_mm/experiments/stages.py',
+    Mutation('stage resume: ignores upstream outputs', 'tools/peclr_lab/experiments/stages.py',
              "upstream={name: file_sha1(p) for name, p in (upstream or {}).items()}", 'upstream={}',
              ('tests/test_demo_reliability.py', 'tests/test_experiments.py')),
     # fine-tuning and evaluation
@@ -82,13 +82,13 @@ MUTATIONS = (
              'pos = (b <= 0) | (disc <= eps)', 'pos = b <= 0', ('tests/test_pose_codec.py',)),
     Mutation('head: z_loss_weight divides', 'peclr_mm/pose/regression25d_head.py',
              '* self.z_loss_weight)', '/ self.z_loss_weight)', HEAD),
-    Mutation('F-score: precision counts distance <= threshold', 'peclr_mm/freihand_eval.py',
+    Mutation('F-score: precision counts distance <= threshold', 'peclr_mm/freihand/scorer.py',
              'precision = (d_gt[..., None] < th)', 'precision = (d_gt[..., None] <= th)',
              ('tests/test_pose_core_checks.py', 'tests/test_pose_scorer.py')),
     Mutation("TopdownAffine3D: K' = K (the crop's affine not applied)", 'peclr_mm/pose/transforms.py',
              "results['input_K'] = np.einsum('ij,njk->nik', affine, np.asarray(results['K'], np.float64))",
              "results['input_K'] = np.asarray(results['K'], np.float64)", ('tests/test_pose_codec.py',)),
-    Mutation('Procrustes: no scale', 'peclr_mm/freihand_eval.py', 's = (rot * m).sum(axis=(1, 2))',
+    Mutation('Procrustes: no scale', 'peclr_mm/freihand/scorer.py', 's = (rot * m).sum(axis=(1, 2))',
              's = np.ones(len(rot))', ('tests/test_pose_scorer.py',)),
 )
 

@@ -19,16 +19,13 @@ through ``torch.distributed.run`` and the pretraining splits the release's 128-i
 (``128 / N`` each, gathered into one NT-Xent); the fine-tuning learning rate is scaled from the paper's 8 x 64 with mmpose's
 ``--auto-scale-lr``. A finished stage is skipped on a rerun when its command, config, data and upstream
 outputs are unchanged; ``--force`` reruns. The plan is
-:func:`peclr_mm.experiments.plan.paper_plan`; this script is its argument parser.
+:func:`peclr_lab.experiments.plan.paper_plan`; this script is its argument parser.
 """
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-
-from peclr_mm.experiments.cli import reproduce_main  # noqa: E402
+from peclr_lab.experiments.cli import reproduce_main
 
 if __name__ == '__main__':
     sys.exit(reproduce_main())

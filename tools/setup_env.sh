@@ -116,7 +116,7 @@ fi
 # Python scripts (torchrun, tensorboard, ...) get a copy whose #! is .venv's python, so what they start sees
 # this clone's peclr_mm; binaries (ruff, ninja) are linked. v4: activate scripts name .venv, not .venv.tmp.
 # v5: the .pth also imports peclr_mm.mim (the peclr_mm:: config prefix).
-MARK="$ENV $ROOT v5${EXTRA_SITES[*]:+ ${EXTRA_SITES[*]}}"
+MARK="$ENV $ROOT v6${EXTRA_SITES[*]:+ ${EXTRA_SITES[*]}}"
 link_bin() {  # link_bin <folder of tools> <bin folder of the python that owns its scripts>
   local entry name line want
   want="$(cd -P "$2" && pwd)"
@@ -163,7 +163,7 @@ if [[ "$(cat "$VENV/.peclr_mm_env" 2>/dev/null)" != "$MARK" || ! -x "$VENV/bin/p
     done
     if [[ -d "$site/bin" ]]; then link_bin "$site/bin" "$ENV/bin"; fi
   done
-  printf '%s\nimport peclr_mm.mim\n' "$ROOT" > "$LOCAL_SITE/zz_peclr_mm_clone.pth"
+  printf '%s\n%s/tools\nimport peclr_mm.mim\n' "$ROOT" "$ROOT" > "$LOCAL_SITE/zz_peclr_mm_clone.pth"
   echo "$MARK" > "$VENV.tmp/.peclr_mm_env"
   rm -rf "$VENV.old"
   if [[ -e "$VENV" ]]; then mv "$VENV" "$VENV.old"; fi

@@ -3,7 +3,7 @@
 # scaled to 64 px, projection 256 -> 256 -> 128 read as 64 2-D points, NT-Xent at T = 0.2, batch 64, LARS
 # (the paper's exclusions) with a 40-iteration linear warm-up then cosine to train_cfg.max_iters. The rest is
 # our PeCLR variant's config on FreiHAND images (exact inverse, tracked views). tools/demo.py sets data_root
-# and, for other presets, the length (peclr_mm.experiments.plan.schedule_options).
+# and, for other presets, the length (peclr_lab.experiments.plan.schedule_options).
 _base_ = ['../peclr/peclr-exact_resnet50_8xb128-lars-scratch-100e_freihand-128px.py']
 
 data_root = 'data/synthetic_freihand/'

@@ -3,7 +3,7 @@
 # reads 512 features) on 128 px views (the base pipeline's 64 px view and crop-box jitter doubled back to the
 # paper's 128 px and 0-15 px), batch 256 (lr 0.3 is SimCLR's LARS rule at 256), bf16 autocast, cuDNN
 # autotuning, 1,000 iterations with a 100-iteration warm-up. tools/demo.py sets the data loader's workers from
-# the machine's cores, data_root and, for other lengths, the schedule (peclr_mm.experiments.plan).
+# the machine's cores, data_root and, for other lengths, the schedule (peclr_lab.experiments.plan).
 _base_ = ['./peclr_resnet18-w32_1xb64-400it_synth-freihand-64px.py']
 
 max_iters = 1000

@@ -2,7 +2,7 @@
 # det_cat_ids=0)), trained here on CPU because mmpose's RTMDet-nano hand weights cannot be downloaded: the
 # same architecture (mmpose's demo/mmdetection_cfg/rtmdet_nano_320-8xb32_hand.py, inherited below; mmengine's
 # `mmpose::` prefix only reaches <mmpose>/.mim/configs, so the path climbs out of its _base_ folder) trained
-# from scratch on synthetic composites (peclr_mm.synthetic.make_synthetic_hand_detection:
+# from scratch on synthetic composites (peclr_lab.synthetic.make_synthetic_hand_detection:
 #   python tools/make_synthetic_hand_detection.py data/synthetic_hand_det --num-train 4000 --num-val 300
 # ) with mmdet's upstream tools/train.py. Changes from mmpose's recipe, all for a short single-CPU run:
 # - the synthetic COCO set instead of OneHand10K/FreiHAND/RHD/Halpe, images without hands kept (negatives);

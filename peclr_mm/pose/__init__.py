@@ -12,7 +12,7 @@ from peclr_mm.checkpoint import register_safe_globals
 from peclr_mm.compat import restore_canvas_tostring_rgb
 from peclr_mm.dist_cpu import enable_cpu_distributed
 
-from . import freihand_eval, root_depth  # noqa: F401  (numpy/torch cores)
+from . import root_depth  # noqa: F401  (numpy/torch core)
 from .freihand3d_dataset import FREIHAND3D_METAINFO, FreiHand3DDataset
 from .freihand_metric import FreiHandMetric
 from .hand25d import Hand25D

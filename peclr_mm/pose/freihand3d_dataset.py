@@ -8,9 +8,9 @@ import numpy as np
 from mmpose.datasets.datasets.base import BaseCocoStyleDataset
 from mmpose.registry import DATASETS
 
-from peclr_mm.fileio import FreiHandFormatError
 from peclr_mm.freihand import (
     IMAGE_NAME,
+    FreiHandFormatError,
     annotation_file,
     check_images,
     check_versions,

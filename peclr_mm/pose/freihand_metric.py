@@ -12,7 +12,7 @@ from mmpose.utils.tensor_utils import to_numpy
 
 from peclr_mm.fileio import atomic_write_json
 from peclr_mm.freihand import NUM_VERTS
-from peclr_mm.freihand_eval import AUC_RANGE, F_THRESHOLDS, keypoint_scores
+from peclr_mm.freihand.scorer import AUC_RANGE, F_THRESHOLDS, keypoint_scores
 
 
 @METRICS.register_module()
@@ -28,7 +28,7 @@ class FreiHandMetric(BaseMetric):
     way, e.g. ``kp-F@10mm``). These keypoint F-scores are *not* the FreiHAND leaderboard's F@5mm /
     F@15mm, which score the 778 mesh vertices: this metric scores no mesh (the model predicts none), so
     it reports no key named ``F@...``; ``tools/eval_freihand.py`` scores meshes (``f_score_5`` ...).
-    See :mod:`peclr_mm.freihand_eval`.
+    See :mod:`peclr_mm.freihand.scorer`.
 
     Args:
         auc_range (tuple): ``(lo, hi, steps)`` in metres. Defaults to the official (0, 0.05, 100).

@@ -38,7 +38,7 @@ from mmengine.registry import init_default_scope
 
 from peclr_mm.checkpoint import CheckpointMismatchError
 from peclr_mm.geometry import as_intrinsics
-from peclr_mm.inference_inputs import InputError, check_bone_length, check_boxes
+from peclr_mm.pose.inference_inputs import InputError, check_bone_length, check_boxes
 from peclr_mm.pose.regression25d_head import Regression25DHead
 
 

@@ -38,8 +38,8 @@ from mmpose.structures import PoseDataSample, merge_data_samples
 from mmpose.visualization import Pose3dLocalVisualizer
 
 from peclr_mm.fileio import atomic_write, atomic_write_json
-from peclr_mm.inference_inputs import InputError, check_boxes, intrinsics_for
 from peclr_mm.pose.inference import camera_fields, hand_record, load_state_strict, no_3d_joints
+from peclr_mm.pose.inference_inputs import InputError, check_boxes, intrinsics_for
 from peclr_mm.pose.regression25d_head import Regression25DHead
 
 #: Joints as rows times this: camera frame (x right, y down, z forward) -> the picture's axes (x, z, -y),
@@ -85,7 +85,7 @@ class Hand25DInferencer(Hand3DInferencer):
     ``pred_out_dir``, ``out_dir``, ``return_vis``, ``draw_bbox``, ...):
 
     - ``K``: the images' intrinsics: one 3 x 3 matrix or ``(fx, fy, cx, cy)`` for every input, a mapping from
-      input file names (a video's frames: the video's) to matrices (:func:`~peclr_mm.inference_inputs.parse_K`),
+      input file names (a video's frames: the video's) to matrices (:func:`~peclr_mm.pose.inference_inputs.parse_K`),
       or None: PeCLR's default camera and root-relative joints;
     - ``bone_length``: the reference bone (joints 9 -> 10) in metres; None: 0.031;
     - ``bboxes``: per input a list of boxes (mmpose's form), or one (N, 4) / (N, 5) array of boxes for every

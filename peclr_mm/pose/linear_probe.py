@@ -7,7 +7,7 @@ training statistics and the intercept is not penalised; lambda is chosen on a he
 *training* split (whole samples: all image versions of a sample on one side), never on the evaluation
 split, then the probe is refitted on all training features. Predictions are decoded with the closed-form
 root (the probe has no z-root MLP) and scored with FreiHAND's protocol
-(:func:`peclr_mm.freihand_eval.keypoint_scores`), beside a mean-pose baseline; :func:`format_table` renders
+(:func:`peclr_mm.freihand.scorer.keypoint_scores`), beside a mean-pose baseline; :func:`format_table` renders
 the result as the markdown table ``tools/linear_probe.py`` prints.
 
 The **geometry probe** (:func:`geometry_probe` on feature arrays, :func:`probe_backbones` on a config and
@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from peclr_mm.freihand_eval import align_w_scale, keypoint_scores, point_errors
+from peclr_mm.freihand.scorer import align_w_scale, keypoint_scores, point_errors
 from peclr_mm.geometry import project
 from peclr_mm.pose.hand25d import Hand25D
 
@@ -495,8 +495,8 @@ def orientation_error(pred: np.ndarray, target: np.ndarray) -> float:
 
 def pa_epe(pred: np.ndarray, target: np.ndarray) -> float:
     """PA-EPE (mm) of (N, K, 3) joints in metres: FreiHAND's similarity alignment of each prediction
-    (:func:`~peclr_mm.freihand_eval.align_w_scale`), then the mean joint distance, as
-    :func:`~peclr_mm.freihand_eval.keypoint_scores` computes it."""
+    (:func:`~peclr_mm.freihand.scorer.align_w_scale`), then the mean joint distance, as
+    :func:`~peclr_mm.freihand.scorer.keypoint_scores` computes it."""
     aligned, _ = align_w_scale(target, pred)
     return float(point_errors(target, aligned).mean() * 1000.0)
 

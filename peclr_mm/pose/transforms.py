@@ -15,7 +15,7 @@ from peclr_mm.reprs import format_repr
 # given (``K_default`` of ``RN_25D_wMLPref`` in github.com/dahiyaaneesh/peclr, src/models/rn_25D_wMLPref.py).
 PECLR_DEFAULT_K_224 = ((388.9018310596544, 0.0, 112.0), (0.0, 388.71231836584275, 112.0), (0.0, 0.0, 1.0))
 # Default reference-bone length (FreiHAND's ``scale``, joints 9 -> 10), metres: the middle-finger MCP -> PIP
-# bone of the average hand of :mod:`peclr_mm.synthetic` (MANO-like proportions; the mean of the demo's
+# bone of the average hand of :mod:`peclr_lab.synthetic` (MANO-like proportions; the mean of the demo's
 # 2,000 synthetic training samples is 0.0310 m). Used only when a sample carries no ``hand_scale``.
 DEFAULT_HAND_SCALE = 0.031
 

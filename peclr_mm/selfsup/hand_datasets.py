@@ -18,9 +18,9 @@ import numpy as np
 from mmengine.dataset import BaseDataset
 from mmpretrain.registry import DATASETS, TRANSFORMS
 
-from peclr_mm.fileio import FreiHandFormatError, load_json
 from peclr_mm.freihand import VERSIONS as FREIHAND_VERSIONS
 from peclr_mm.freihand import (
+    FreiHandFormatError,
     annotation_file,
     check_images,
     check_versions,
@@ -28,6 +28,7 @@ from peclr_mm.freihand import (
     image_ids_on_disk,
     image_size,
     keypoint_boxes,
+    load_json,
     read_annotations,
     split_layout,
 )

@@ -5,22 +5,98 @@ imported only to read the images' sizes from their headers).
     <root>/evaluation_{xyz,K,scale}.json evaluation/rgb/%08d.jpg (1 version) [+ evaluation_verts.json]
     pred.json (Codalab submission)       [xyz_list, verts_list]  (21x3 joints and Vx3 vertices per sample)
 
-Every problem raises :class:`~peclr_mm.fileio.FreiHandFormatError` with one line naming the file, the field
+Every problem raises :class:`FreiHandFormatError` with one line naming the file, the field
 and the sample; implausible but possible annotations (a ``scale`` far from the bone length it should be,
 hands projected entirely outside the image) are warned about once per file with their count.
 """
 from __future__ import annotations
 
+import json
 import os
 import os.path as osp
+import re
 import warnings
 from collections.abc import Sequence
-from typing import NamedTuple
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from peclr_mm.fileio import FreiHandFormatError, load_json, sample_array
 from peclr_mm.geometry import NUM_JOINTS, bone_length, project
+
+
+class FreiHandFormatError(ValueError):
+    """Bad FreiHAND-format input. The message is one line naming the file, the field and the sample."""
+
+
+_NOT_A_NUMBER = re.compile(r'["tfn]')  # JSON strings and the literals true / false / null
+
+
+def _first_non_number(obj: Any, where: str = "") -> str | None:
+    """Index path (e.g. ``[3][20][1]``) of the first leaf that is not an int/float (bools included)."""
+    if isinstance(obj, list):
+        for i, item in enumerate(obj):
+            found = _first_non_number(item, f"{where}[{i}]")
+            if found is not None:
+                return found
+        return None
+    return None if isinstance(obj, int | float) and not isinstance(obj, bool) else f"{where} ({json.dumps(obj)})"
+
+
+def load_json(path: str | os.PathLike, field: str, numeric: bool = False) -> Any:
+    """``json.load`` with a one-line error naming the file and the field it should hold. ``numeric``: the
+    file must be nested lists of numbers only (no strings, booleans or null, which numpy would coerce)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FreiHandFormatError(f"{path}: file not found (expected the '{field}' field)")
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        obj = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise FreiHandFormatError(f"{path}: malformed JSON for field '{field}': {e}") from None
+    if numeric and isinstance(obj, list) and _NOT_A_NUMBER.search(text):  # fast text check; locate only then
+        where = _first_non_number(obj)  # None: only NaN/Infinity tokens, which sample_array reports
+        if where is not None:
+            raise FreiHandFormatError(f"{path}: field '{field}' must hold numbers only; found {where}")
+    return obj
+
+
+def sample_array(obj: Any, shape: Sequence[int], path: str | os.PathLike, field: str,
+                 length: int | None = None) -> np.ndarray:
+    """Per-sample list -> float64 array (N, *shape), checking the length, every sample's shape and
+    finiteness. ``shape`` entries of -1 match any size, but the same size for all samples."""
+    if not isinstance(obj, list | tuple):
+        raise FreiHandFormatError(f"{path}: field '{field}' must be a list of samples, got "
+                                  f"{type(obj).__name__}")
+    if length is not None and len(obj) != length:
+        raise FreiHandFormatError(f"{path}: field '{field}' has {len(obj)} samples, expected {length}")
+    try:
+        arr = np.asarray(obj, dtype=np.float64)
+        ok = arr.ndim == len(shape) + 1 and all(s in (-1, a) for s, a in zip(shape, arr.shape[1:]))
+    except (ValueError, TypeError):  # ragged or non-numeric: find the first bad sample below
+        arr, ok = None, False
+    if not ok:  # locate the first offending sample
+        want: tuple | None = None
+        for i, sample in enumerate(obj):
+            try:
+                s = np.asarray(sample, dtype=np.float64)
+            except (ValueError, TypeError):
+                raise FreiHandFormatError(f"{path}: field '{field}', sample {i}: not a numeric array") from None
+            if want is None and s.ndim == len(shape):  # -1 dims take the first sample's size
+                want = tuple(a if w == -1 else w for w, a in zip(shape, s.shape))
+            exp = want or tuple(shape)
+            if s.shape != exp:
+                shown = "x".join("V" if w == -1 else str(w) for w in exp)
+                raise FreiHandFormatError(f"{path}: field '{field}', sample {i}: shape {s.shape}, "
+                                          f"expected {shown}")
+        raise FreiHandFormatError(f"{path}: field '{field}': not an array of samples")
+    bad = ~np.isfinite(arr.reshape(len(arr), -1)).all(axis=1)
+    if bad.any():
+        raise FreiHandFormatError(f"{path}: field '{field}', sample {int(np.argmax(bad))}: "
+                                  "non-finite value (NaN or inf)")
+    return arr
+
 
 SPLITS = ('training', 'evaluation')
 VERSIONS = ('gs', 'hom', 'sample', 'auto')  # training image versions, in file order

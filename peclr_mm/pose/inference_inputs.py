@@ -12,8 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from peclr_mm.fileio import load_json
-from peclr_mm.freihand import IMAGE_EXTENSIONS
+from peclr_mm.freihand import IMAGE_EXTENSIONS, load_json
 from peclr_mm.geometry import as_intrinsics
 
 VIDEO_EXTS = ('.mp4', '.avi', '.mov', '.mkv', '.webm')

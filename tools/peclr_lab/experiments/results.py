@@ -7,20 +7,21 @@
 - equivariance: ``equivariance/*`` records of ``pretrain/<algo>_s<seed>/<stamp>/vis_data/scalars.json``;
 - training speed: the ``time`` records (mean seconds per iteration over each log window) of the same files.
 
-Errors (EPE, PCK) come from :mod:`peclr_mm.freihand_eval`, the metric's own numpy core.
+Errors (EPE, PCK) come from :mod:`peclr_mm.freihand.scorer`, the metric's own numpy core.
 """
 from __future__ import annotations
 
 import glob
 import json
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from ..fileio import load_scalars
-from ..freihand import annotation_file, read_annotations, read_field, read_submission
-from ..freihand_eval import align_w_scale, epe_auc, point_errors
+from peclr_mm.freihand import annotation_file, read_annotations, read_field, read_submission
+from peclr_mm.freihand.scorer import align_w_scale, epe_auc, point_errors
+
 from .plan import seeded
 from .stages import read_stamp
 
@@ -131,3 +132,20 @@ def images_per_s(run_dir: Path, batch: int) -> float | None:
 def stage_wall(out: Path) -> float | None:
     """The wall time a stage's ``stage.json`` records (None without a readable one)."""
     return (read_stamp(Path(out) / 'stage.json') or {}).get('wall_s')
+
+
+def load_scalars(work_dir: str | os.PathLike, prefix: str = '') -> list[dict]:
+    """The records of mmengine's ``vis_data/scalars.json`` of the newest run under ``work_dir`` (one dict per
+    line, with ``step``) that hold a key starting with ``prefix``; a missing file is an error naming the folder."""
+    files = sorted(Path(work_dir).glob('*/vis_data/scalars.json'))
+    if not files:
+        raise FileNotFoundError(f'{work_dir}: no */vis_data/scalars.json (not an mmengine work dir?)')
+    records = []
+    for n, line in enumerate(files[-1].read_text().splitlines(), 1):
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ValueError(f'{files[-1]}: line {n} is not JSON ({e.msg})') from None
+        if any(k.startswith(prefix) for k in rec):
+            records.append(rec)
+    return records

@@ -42,8 +42,8 @@ from typing import NamedTuple
 import numpy as np
 from scipy.spatial import cKDTree
 
-from peclr_mm.fileio import FreiHandFormatError, atomic_write_set
-from peclr_mm.freihand import annotation_file, read_field, read_submission
+from peclr_mm.fileio import atomic_write_set
+from peclr_mm.freihand.format import FreiHandFormatError, annotation_file, read_field, read_submission
 
 # Official settings: AUC over 0-50 mm with 100 thresholds; F-scores at 5 and 15 mm.
 AUC_RANGE = (0.0, 0.05, 100)

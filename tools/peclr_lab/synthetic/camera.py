@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..geometry import project
+from peclr_mm.geometry import project
+
 from .hand import FOREARM, HandGeometry
 
 REFERENCE_SIZE = 224                # FreiHAND's image size; pixel quantities below are at this size

@@ -12,7 +12,7 @@ from .plan import FRACTIONS, INITS, DemoOptions
 from .presets import PRESETS, resolve
 
 DEMO_EPILOG = """\
-presets (--preset; sizes in peclr_mm/experiments/presets.py):
+presets (--preset; sizes in tools/peclr_lab/experiments/presets.py):
 """ + '\n'.join(f'  {name:6s} num_train {p.num_train}, num_eval {p.num_eval}, pretrain {p.pretrain_iters} it, '
                 f'finetune {p.finetune_iters} it, seeds {" ".join(map(str, p.seeds))} '
                 f'(< 100 % labels: {"all" if p.low_label_seeds is None else "first " + str(p.low_label_seeds)}), '
@@ -142,7 +142,8 @@ def report_main(argv: list[str] | None = None) -> int:
 def reproduce_main(argv: list[str] | None = None) -> int:
     import os.path as osp
 
-    from ..freihand import SPLITS, annotation_file
+    from peclr_mm.freihand import SPLITS, annotation_file
+
     from .plan import ARCH_DEPTH, paper_plan
     from .stages import ROOT, Interrupted, StageFailed, run_stages, stage_env
 

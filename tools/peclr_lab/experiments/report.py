@@ -2,7 +2,7 @@
 prediction pictures, from a work dir's own files (:mod:`.results`) and statistics over seeds (:mod:`.stats`).
 
 The tables show ``FreiHandMetric``'s numbers as ``tools/test.py`` logged them; the PCK curves and the
-pictures' per-sample errors come from ``pred.json`` with :mod:`peclr_mm.freihand_eval`. Every file is
+pictures' per-sample errors come from ``pred.json`` with :mod:`peclr_mm.freihand.scorer`. Every file is
 written atomically.
 """
 from __future__ import annotations
@@ -12,9 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..fileio import atomic_write, atomic_write_json, atomic_write_text
-from ..freihand_eval import align_w_scale, point_errors
-from ..geometry import SKELETON, project
+from peclr_mm.fileio import atomic_write, atomic_write_json, atomic_write_text
+from peclr_mm.freihand.scorer import align_w_scale, point_errors
+from peclr_mm.geometry import SKELETON, project
+
 from . import results as R
 from .plan import ALGOS, pct
 from .stats import Paired, paired, summarize

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..freihand import NUM_VERTS  # as MANO / FreiHAND's *_verts.json
-from ..geometry import NUM_JOINTS
+from peclr_mm.freihand import NUM_VERTS  # as MANO / FreiHAND's *_verts.json
+from peclr_mm.geometry import NUM_JOINTS
 
 # Joint indices per finger, base to tip (thumb: CMC, MCP, IP, tip; fingers: MCP, PIP, DIP, tip).
 FINGERS = ((1, 2, 3, 4), (5, 6, 7, 8), (9, 10, 11, 12), (13, 14, 15, 16), (17, 18, 19, 20))

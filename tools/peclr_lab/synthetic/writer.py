@@ -27,8 +27,17 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from ..freihand import NUM_VERTS, SHAPES, SPLITS, annotation_file, is_complete, num_copies, split_layout
-from ..geometry import bone_length
+from peclr_mm.freihand import (
+    NUM_VERTS,
+    SHAPES,
+    SPLITS,
+    annotation_file,
+    is_complete,
+    num_copies,
+    split_layout,
+)
+from peclr_mm.geometry import bone_length
+
 from .sample import render_sample
 
 BLOCK = 16            # samples per work item

@@ -10,7 +10,8 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-from ..geometry import project
+from peclr_mm.geometry import project
+
 from .background import sensor_noise
 from .camera import REFERENCE_SIZE, Scene
 from .hand import FOREARM, PHALANX_CAPSULES, THENAR, HandGeometry

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 
 # FreiHAND's training image versions, in file order: image index = sample index + N * version.
-from ..freihand import VERSIONS, num_copies
+from peclr_mm.freihand import VERSIONS, num_copies
+
 from .background import clutter, green_screen
 from .camera import Scene, place_hand
 from .hand import Articulation, HandShape, forward_kinematics, sample_articulation, sample_shape

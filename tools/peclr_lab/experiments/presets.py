@@ -2,7 +2,7 @@
 on one CUDA device).
 
 The budgets live here (the recipes in ``configs/demo/``), nowhere else: the iteration counts reach the configs
-through :func:`peclr_mm.experiments.plan.schedule_options`.
+through :func:`peclr_lab.experiments.plan.schedule_options`.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ class Preset:
     probe_train: int | None = None  # training images of the linear probe (None: all)
     jobs: int = 2  # stages run at once (each with one compute thread)
     num_pictures: int = 3  # prediction pictures (evaluation samples) per model
-    scale: str = 'demo'  # the configs: 'demo' (CPU) or 'demo-gpu' (peclr_mm.experiments.plan.DEMO_SCALES)
+    scale: str = 'demo'  # the configs: 'demo' (CPU) or 'demo-gpu' (peclr_lab.experiments.plan.DEMO_SCALES)
 
     def seeds_for(self, fraction: float) -> tuple[int, ...]:
         """The seeds that fine-tune at ``fraction`` of the labels (all seeds at 100 %)."""

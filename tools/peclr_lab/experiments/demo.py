@@ -9,7 +9,9 @@ import platform
 import time
 from pathlib import Path
 
-from ..fileio import atomic_write_json, load_json
+from peclr_mm.fileio import atomic_write_json
+from peclr_mm.freihand import load_json
+
 from .plan import DemoOptions, FinetuneRun, demo_plan, finetune_runs
 from .presets import Preset
 from .report import write_report

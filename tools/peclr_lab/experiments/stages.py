@@ -32,9 +32,9 @@ import traceback
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from ..fileio import atomic_write_json
+from peclr_mm.fileio import atomic_write_json
 
-ROOT = Path(__file__).resolve().parents[2]  # the repository (configs/, tools/)
+ROOT = Path(__file__).resolve().parents[3]  # the repository (configs/, tools/)
 PY = sys.executable
 
 _PRINT_LOCK = threading.Lock()
@@ -224,7 +224,8 @@ def input_fingerprint(path: str | os.PathLike) -> str | None:
     """SHA-1 of what a stage reads at ``path``: a file's bytes; for a FreiHAND-format folder its annotation
     files (xyz, K, scale of both splits) and the synthetic set's marker (the render settings, which also fix
     the images); None when missing."""
-    from ..freihand import SPLITS, annotation_file
+    from peclr_mm.freihand import SPLITS, annotation_file
+
     from ..synthetic.writer import MARKER
 
     path = Path(path)

@@ -50,10 +50,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..fileio import atomic_write_json, atomic_write_text
+from peclr_mm.fileio import atomic_write_json, atomic_write_text
+
 from .stages import merged_config
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 PY = sys.executable
 SCHEMA = 1
 RESULT_JSON, RESULT_MD, RESULT_LOGS = 'gpu_check.json', 'gpu_check.md', 'gpu_check_logs.tar.gz'
@@ -253,8 +254,8 @@ def write_yt3dh(freihand: Path, out: Path) -> Path:
     ``vertices``, every other hand marked left (mirrored by the dataset, as the release's left hands)."""
     import numpy as np
 
-    from ..freihand import annotation_file, read_field, split_layout
-    from ..geometry import project
+    from peclr_mm.freihand import annotation_file, read_field, split_layout
+    from peclr_mm.geometry import project
 
     xyz = read_field(annotation_file(freihand, 'evaluation', 'xyz'), 'xyz')
     K = read_field(annotation_file(freihand, 'evaluation', 'K'), 'K', length=len(xyz))
@@ -427,7 +428,7 @@ def run_logged(name: str, cmd: Sequence[str], log: Path, env: dict, timeout: flo
 def read_scalars(work: Path) -> list[dict]:
     """The training records (``iter``, ``time``, ``data_time``; not the validation's, which has the last two too)
     of the newest ``vis_data/scalars.json`` under ``work``."""
-    from ..fileio import load_scalars
+    from .results import load_scalars
     return [r for r in load_scalars(work) if 'iter' in r and 'time' in r and 'data_time' in r]
 
 
@@ -473,12 +474,12 @@ def _test_metrics(test_dir: Path) -> dict:
 
 
 def _val_metrics(work: Path) -> dict:
-    from ..fileio import load_scalars
+    from .results import load_scalars
     recs = load_scalars(work, 'freihand/')
     return {k.split('/', 1)[1]: v for k, v in recs[-1].items() if k.startswith('freihand/')} if recs else {}
 
 
-# -- numerical checks (a subprocess: python -m peclr_mm.experiments.gpu_check numerics ...) -----------------
+# -- numerical checks (a subprocess: python -m peclr_lab.experiments.gpu_check numerics ...) -----------------
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -649,7 +650,7 @@ def environment() -> dict:
 
 
 def numerics_main(argv: Sequence[str]) -> int:
-    p = argparse.ArgumentParser(prog='python -m peclr_mm.experiments.gpu_check numerics')
+    p = argparse.ArgumentParser(prog='python -m peclr_lab.experiments.gpu_check numerics')
     p.add_argument('out')
     p.add_argument('--device', default='cuda')
     p.add_argument('--backend', default='nccl')
@@ -828,7 +829,7 @@ def _stages(res: dict, sizes: Sizes, work: Path, env: dict, sampler: GpuSampler,
 
     # 1. numerics
     num_json = work / 'numerics.json'
-    cmd = [PY, '-m', 'peclr_mm.experiments.gpu_check', 'numerics', str(num_json), '--device', sizes.device,
+    cmd = [PY, '-m', 'peclr_lab.experiments.gpu_check', 'numerics', str(num_json), '--device', sizes.device,
            '--backend', 'nccl' if sizes.device == 'cuda' else 'gloo', '--images', str(sizes.numeric_images),
            '--size', str(sizes.numeric_size)]
     cmd += ['--model-options', *NO_DOWNLOAD, *(TINY_PRETRAIN_MODEL if sizes.device == 'cpu' else [])]

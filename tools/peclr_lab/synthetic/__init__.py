@@ -5,12 +5,13 @@ opposition) is posed, placed in front of a FreiHAND-like camera so it fills most
 drawn as depth-sorted shaded capsules and a palm slab over green-screen or cluttered backgrounds.
 Numpy + OpenCV only (no torch / OpenMMLab), so both halves of peclr_mm can use it.
 
-    >>> from peclr_mm.synthetic import make_synthetic_freihand
+    >>> from peclr_lab.synthetic import make_synthetic_freihand
     >>> make_synthetic_freihand('data/synthetic_freihand', num_train=1000, num_eval=200, seed=0)
 
 or ``python tools/make_synthetic_freihand.py data/synthetic_freihand --num-train 1000 --num-eval 200``.
 """
-from ..freihand import VERSIONS, is_complete
+from peclr_mm.freihand import VERSIONS, is_complete
+
 from .camera import Scene, place_hand, sample_intrinsics
 from .detection import make_synthetic_hand_detection, render_composite
 from .hand import (

@@ -25,7 +25,8 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from ..geometry import project
+from peclr_mm.geometry import project
+
 from .background import clutter, sensor_noise
 from .camera import Scene, bbox_px, place_hand
 from .hand import forward_kinematics, sample_articulation, sample_shape

@@ -47,7 +47,7 @@ class BuildPyWithMim(build_py):
             return
         mim = os.path.join(self.build_lib, 'peclr_mm', '.mim')
         shutil.rmtree(mim, ignore_errors=True)
-        ignore = shutil.ignore_patterns('__pycache__', '*.pyc')
+        ignore = shutil.ignore_patterns('__pycache__', '*.pyc', 'peclr_lab')  # the repository's own tooling stays out
         for part in MIM_PARTS:
             src, dst = os.path.join(ROOT, part), os.path.join(mim, part)
             if os.path.isdir(src):

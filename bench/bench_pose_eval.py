@@ -17,15 +17,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 from scipy.linalg import orthogonal_procrustes
 from scipy.spatial import cKDTree
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from peclr_mm.freihand.scorer import freihand_scores  # noqa: E402
+from peclr_mm.freihand.scorer import freihand_scores
 
 
 # ----------------------------------------------------------------------------- reference (official)

@@ -9,7 +9,7 @@ translation in exact mode from random augmentation matrices); the ratio of media
 from __future__ import annotations
 
 import argparse
-import sys
+import importlib.util
 import time
 from pathlib import Path
 
@@ -19,8 +19,18 @@ from mmpretrain.registry import MODELS
 
 import peclr_mm.selfsup  # noqa: F401
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'tests'))
-from aug_matrices import aug_data_samples, random_aug_norm  # noqa: E402  (the tests' matrix builder)
+
+def _aug_matrices():
+    """The tests' matrix builder (tests/aug_matrices.py), loaded from its file."""
+    spec = importlib.util.spec_from_file_location('aug_matrices', Path(__file__).resolve().parents[1] / 'tests'
+                                                  / 'aug_matrices.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+aug_matrices = _aug_matrices()
+aug_data_samples, random_aug_norm = aug_matrices.aug_data_samples, aug_matrices.random_aug_norm
 
 
 def step(model, inputs, samples) -> float:

@@ -12,7 +12,8 @@ tables, read from or downloaded into torch's hub cache, then loaded with ``weigh
 An ``init_cfg=dict(type='Pretrained')`` load whose tensors do not fit the model (another width, depth or
 architecture) or that fits none of its parameters (a wrong ``prefix``) raises :class:`CheckpointMismatchError`
 instead of logging "size mismatch" lines and training on partly random weights
-(:func:`check_pretrained_init`).
+(:func:`load_pretrained_checked`). The changes to mmengine that route its loaders here are
+:mod:`peclr_mm.compat.checkpoint_loading`'s.
 """
 from __future__ import annotations
 
@@ -81,17 +82,6 @@ def safe_globals() -> list[Any]:
     objs += [type(np.dtype(c)) for c in np.typecodes["All"] if c not in "Mm"]
     objs += [type(np.dtype("M8[s]")), type(np.dtype("m8[s]"))]
     return list(dict.fromkeys(objs))
-
-
-def _history_buffer_getstate(self: Any) -> dict:
-    """Pickle a ``HistoryBuffer`` as data only.
-
-    mmengine's own ``__getstate__`` stores the statistics *functions* (``min``, ``max``, …), which pickle as
-    ``getattr(HistoryBuffer, 'min')``: a call that safe loading must refuse, since ``getattr`` reaches any
-    attribute of any allowed object. Those functions are class-level registrations that exist at load time
-    anyway (mmengine's ``__setstate__`` tolerates their absence), so nothing is lost.
-    """
-    return {k: v for k, v in self.__dict__.items() if k != "statistics_methods"}
 
 
 def load_checkpoint(filename: str, map_location: Any = "cpu") -> Any:
@@ -287,26 +277,6 @@ def load_from_pavi_safe(filename: str, map_location: Any = None) -> Any:
         return _safe_load(path, filename, map_location)
 
 
-# (prefixes, loader): each prefix replaces mmengine's loader of the same prefix where mmengine has one.
-_SCHEME_LOADERS = (
-    (("",), load_from_local_safe),
-    (("http://", "https://"), load_from_http_safe),
-    (("modelzoo://", "torchvision://"), load_from_torchvision_safe),
-    (("open-mmlab://", "openmmlab://"), load_from_openmmlab_safe),
-    (("mmcls://",), load_from_mmcls_safe),
-    ((r"(\S+\:)?s3://", r"(\S+\:)?petrel://"), load_from_ceph_safe),
-    (("pavi://",), load_from_pavi_safe),
-)
-
-
-def _register_scheme_loaders(checkpoint_loader: Any) -> None:
-    """Replace mmengine's loader (``CheckpointLoader``) of every scheme above that mmengine registers."""
-    for prefixes, loader in _SCHEME_LOADERS:
-        known = [p for p in prefixes if p in checkpoint_loader._schemes]
-        if known:
-            checkpoint_loader.register_scheme(prefixes=known, loader=loader, force=True)
-
-
 # Pretrained loads that must not half-succeed.
 
 # torch.nn.Module._load_from_state_dict's message for a tensor of another shape (unchanged since torch 1.0).
@@ -374,44 +344,22 @@ class _LoadProbe:
                                           f"model's like {model_keys[:2]} (wrong init_cfg prefix?)")
 
 
-def check_pretrained_init(pretrained_init: Any) -> None:
-    """Make ``init_cfg=dict(type='Pretrained')`` refuse checkpoints that do not fit (idempotent).
-
-    Patches ``PretrainedInit.__call__`` of mmengine 0.10.x (checked: 0.10.7; mmengine/model/weight_init.py).
-    mmengine loads with ``load_state_dict(strict=False)`` (mmengine/runner/checkpoint.py), which logs
-    tensors of another shape as "size mismatch" lines, skips them and goes on: a backbone of another width or
-    depth trains on partly random weights. While the original ``__call__`` runs, a :class:`_LoadProbe` on the
-    initialised module raises :class:`CheckpointMismatchError`, one line naming the checkpoint file, when
-
-    - a checkpoint tensor has another shape than the model's tensor of the same name: the first such key
-      with both shapes and the count of them;
-    - no model tensor is loaded at all (e.g. a wrong ``prefix``): example keys of both;
-    - ``prefix`` matches no checkpoint key (mmengine's bare ``AssertionError``): the key groups found.
-
-    Missing keys alone (a head when loading a backbone, DCN offsets into a plain ResNet) and unexpected keys
-    (torchvision's ``fc``) load as before. ``Runner`` ``load_from``/``resume`` call ``load_state_dict``
-    without ``PretrainedInit`` and are unchanged.
+def load_pretrained_checked(original: Any, init: Any, module: Any) -> None:
+    """``original(init, module)`` (mmengine's ``PretrainedInit.__call__``) under a :class:`_LoadProbe`: a
+    checkpoint that does not fit ``module`` raises :class:`CheckpointMismatchError`, one line naming the
+    checkpoint file (:func:`peclr_mm.compat.checkpoint_loading.refuse_mismatched_pretrained` lists the cases).
     """
-    if getattr(pretrained_init.__call__, '_peclr_mm_checked', False):
-        return
-    original = pretrained_init.__call__
-
-    def __call__(self, module):
-        prefix = self.prefix if not self.prefix or self.prefix.endswith('.') else self.prefix + '.'
-        probe = _LoadProbe(module, str(self.checkpoint), prefix or '')
-        try:
-            original(self, module)
-        except AssertionError as err:  # mmengine's _load_checkpoint_with_prefix: "{prefix} is not in ..."
-            if not prefix or str(err) != f'{prefix} is not in the pretrained model':
-                raise
-            raise CheckpointMismatchError(f"{self.checkpoint}: init_cfg Pretrained prefix {prefix!r} matches no "
-                                          f"key; {_found_keys(self.checkpoint)}") from None
-        finally:
-            probe.remove()
-
-    __call__.__doc__ = original.__doc__
-    __call__._peclr_mm_checked = True
-    pretrained_init.__call__ = __call__
+    prefix = init.prefix if not init.prefix or init.prefix.endswith('.') else init.prefix + '.'
+    probe = _LoadProbe(module, str(init.checkpoint), prefix or '')
+    try:
+        original(init, module)
+    except AssertionError as err:  # mmengine's _load_checkpoint_with_prefix: "{prefix} is not in ..."
+        if not prefix or str(err) != f'{prefix} is not in the pretrained model':
+            raise
+        raise CheckpointMismatchError(f"{init.checkpoint}: init_cfg Pretrained prefix {prefix!r} matches no "
+                                      f"key; {_found_keys(init.checkpoint)}") from None
+    finally:
+        probe.remove()
 
 
 def _found_keys(checkpoint: str) -> str:
@@ -427,14 +375,15 @@ def _found_keys(checkpoint: str) -> str:
 
 
 def register_safe_globals() -> None:
-    """Allow-list mmengine's checkpoint contents for torch's safe loading (idempotent; no-op without torch).
-
-    Also routes every mmengine checkpoint scheme (local files as used by ``Runner.resume``/``load_from`` and
-    ``init_cfg=dict(type='Pretrained')``, ``torchvision://``, ``http(s)://``, ``open-mmlab://``, ``mmcls://``,
-    ``s3://``, ``pavi://``) through :func:`load_checkpoint`, which always passes ``weights_only=True`` and
-    turns a refusal into a one-line error naming the file. Remote files are read from, or downloaded into,
-    torch's hub cache (:func:`fetch_url`). ``init_cfg=dict(type='Pretrained')`` loads refuse checkpoints that
-    do not fit the model (:func:`check_pretrained_init`).
+    """Allow-list mmengine's checkpoint contents for torch's safe loading (idempotent; no-op without torch),
+    and install the checkpoint patches of :mod:`peclr_mm.compat` (``apply('checkpoint_loading')``): a
+    ``HistoryBuffer`` pickles as data only, every mmengine checkpoint scheme (local files as used by
+    ``Runner.resume``/``load_from`` and ``init_cfg=dict(type='Pretrained')``, ``torchvision://``,
+    ``http(s)://``, ``open-mmlab://``, ``mmcls://``, ``s3://``, ``pavi://``) loads through
+    :func:`load_checkpoint` (always ``weights_only=True``, a refusal is one line naming the file; remote files
+    are read from, or downloaded into, torch's hub cache, :func:`fetch_url`), and
+    ``init_cfg=dict(type='Pretrained')`` loads refuse checkpoints that do not fit the model
+    (:func:`load_pretrained_checked`).
     """
     global _registered
     if _registered:
@@ -444,17 +393,13 @@ def register_safe_globals() -> None:
     except ImportError:
         return
     ts.add_safe_globals(safe_globals())
-    try:
-        from mmengine.logging.history_buffer import HistoryBuffer
-        from mmengine.model.weight_init import PretrainedInit
-        from mmengine.runner.checkpoint import CheckpointLoader
-    except ImportError:
-        pass
-    else:
-        HistoryBuffer.__getstate__ = _history_buffer_getstate
-        _register_scheme_loaders(CheckpointLoader)
-        check_pretrained_init(PretrainedInit)
     _registered = True
+    try:
+        import mmengine  # noqa: F401
+    except ImportError:
+        return
+    from peclr_mm import compat
+    compat.apply('checkpoint_loading')
 
 
 PREFIX = "backbone."

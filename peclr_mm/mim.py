@@ -1,30 +1,26 @@
-"""``peclr_mm::`` in OpenMMLab configs: ``_base_ = ['peclr_mm::peclr/peclr_resnet50_1xb128-accum16-amp-100e_...py']``.
+"""``peclr_mm::`` in OpenMMLab configs, and the start-up hooks that have to act before a config is parsed.
 
-mmengine resolves ``pkg::path`` bases only for the packages in its own table
-(``mmengine.config.utils.MODULE2PACKAGE``), and it gives every dict of such a base the package's registry
-scope (``_scope_='pkg'``). peclr-mm is a plugin of two libraries and has no registry scope of its own: its
-configs name their scope themselves (``default_scope`` ``'mmpretrain'`` or ``'mmpose'``, from the upstream
-default runtimes they inherit), so a ``_scope_='peclr_mm'`` would make mmengine fall back to its root
-registries, where none of mmpretrain's or mmpose's modules are.
+``_base_ = ['peclr_mm::peclr/peclr_resnet50_1xb128-accum16-amp-100e_...py']`` resolves to
+``<peclr_mm>/.mim/configs/...`` (:func:`config_path`) once
+:func:`peclr_mm.compat.config_prefix.register_config_prefix` has taught mmengine the prefix. That has to happen
+before a config is parsed, i.e. before any ``custom_imports`` of the config could; :func:`install` arranges it
+at interpreter start-up without importing mmengine: it is called by a ``.pth`` line
+(``zz_peclr_mm_clone.pth`` of ``tools/setup_env.sh``, ``peclr_mm-mim.pth`` of ``pip install .`` and
+``pip install -e .``, setup.py) and runs the hook right after ``mmengine.config.config`` is first imported.
 
-:func:`register` therefore (1) resolves ``peclr_mm::REL`` to ``<peclr_mm>/.mim/configs/REL`` without adding a
-scope, as for a local base, and (2) adds ``peclr_mm`` to mmengine's table, so that
-``mmengine.hub.get_config('peclr_mm::...')`` works too. It has to run before a config is parsed, i.e. before
-any ``custom_imports`` of the config could; :func:`install` arranges that at interpreter start-up without
-importing mmengine: it is called by a ``.pth`` line (``zz_peclr_mm_clone.pth`` of ``tools/setup_env.sh``,
-``peclr_mm-mim.pth`` of ``pip install .`` and ``pip install -e .``, setup.py) and patches ``mmengine.config`` right after it is first imported.
+For the same reason :func:`peclr_mm.compat.inferencer_routing.route_pose3d_inferencers` runs right after mmpose's
+``mmpose_inferencer`` module is first imported: ``MMPoseInferencer(pose3d=CONFIG)`` picks its inner inferencer
+before the config's ``custom_imports`` import :mod:`peclr_mm.pose`; nothing of peclr_mm's pose half is imported
+until an inferencer is built.
 
-For the same reason :func:`route_inferencer` runs right after mmpose's ``mmpose_inferencer`` module is first
-imported: ``MMPoseInferencer(pose3d=CONFIG)`` picks its inner inferencer before the config's
-``custom_imports`` import :mod:`peclr_mm.pose`, so the choice of :class:`~peclr_mm.pose.Hand25DInferencer`
-for 2.5-D configs is made ready then, importing nothing of peclr_mm's until an inferencer is built.
-
+The hooks are :mod:`peclr_mm.compat`'s functions (:data:`_HOOKS`), imported when their upstream module is.
 ``<peclr_mm>/.mim`` holds ``configs`` and ``model-index.yml`` (and ``tools`` after a pip install): copies in an
 installed wheel, links to the repository's after ``pip install -e .`` (``setup.py``) and in a clone
 (``tools/setup_env.sh``). This module imports only the standard library.
 """
 from __future__ import annotations
 
+import importlib
 import importlib.machinery
 import os.path as osp
 import sys
@@ -54,57 +50,18 @@ def config_path(cfg_path: str) -> str:
     return path
 
 
-def register() -> None:
-    """Teach an imported ``mmengine.config`` the ``peclr_mm::`` prefix (idempotent)."""
-    utils = sys.modules['mmengine.config.utils']
-    utils.MODULE2PACKAGE.setdefault(PACKAGE, PACKAGE)
-    config_cls = sys.modules[_TARGET].Config
-    original = config_cls._get_cfg_path  # the plain function (a staticmethod read through the class)
-    if getattr(original, '__peclr_mm__', False):
-        return
-
-    def _get_cfg_path(cfg_path: str, filename: str):
-        if cfg_path.startswith(PREFIX):
-            return config_path(cfg_path), None  # no `_scope_`: the configs carry their own default_scope
-        return original(cfg_path, filename)
-
-    _get_cfg_path.__peclr_mm__ = True
-    _get_cfg_path.__doc__ = original.__doc__
-    config_cls._get_cfg_path = staticmethod(_get_cfg_path)
+def _compat_hook(submodule: str, function: str):
+    """A hook that imports ``peclr_mm.compat.<submodule>`` (standard library only) and calls ``function``."""
+    def hook() -> None:
+        getattr(importlib.import_module(f'peclr_mm.compat.{submodule}'), function)()
+    hook.__qualname__ = hook.__name__ = f'{submodule}.{function}'
+    return hook
 
 
-def _lazy_builder(upstream):
-    """``upstream(*args)``, or peclr_mm's inferencer for a 2.5-D config, decided when called
-    (:func:`peclr_mm.pose.inferencer.build_3d_inferencer`)."""
-    def build(*args, **kwargs):
-        from peclr_mm.pose.inferencer import build_3d_inferencer
-        return build_3d_inferencer(upstream, *args, **kwargs)
-    build.__wrapped__ = upstream
-    build.__doc__ = upstream.__doc__
-    return build
-
-
-def route_inferencer() -> None:
-    """Teach an imported ``mmpose.apis.inferencers.mmpose_inferencer`` the 2.5-D configs (idempotent).
-
-    mmpose 1.3 picks the inner inferencer of ``MMPoseInferencer(pose3d=CONFIG)`` by the config's path:
-    ``Hand3DInferencer`` when it contains ``hand3d`` (it reads InterNet's ``rel_root_depth`` and
-    ``hand_type``, which a 2.5-D head does not give), ``Pose3DInferencer`` (2-D -> 3-D lifting) otherwise.
-    Both names in that module become builders that give :class:`~peclr_mm.pose.Hand25DInferencer` for a
-    config with a ``Regression25DHead`` and mmpose's class for any other; ``MMPoseInferencer`` also passes on
-    the call arguments ``K`` and ``bone_length`` (its call keeps only the arguments its inner inferencer
-    takes, so other inferencers never see them).
-    """
-    module = sys.modules[_INFERENCER]
-    for name in ('Hand3DInferencer', 'Pose3DInferencer'):
-        upstream = getattr(module, name)
-        if getattr(upstream, '__wrapped__', None) is None:
-            setattr(module, name, _lazy_builder(upstream))
-    module.MMPoseInferencer.preprocess_kwargs = module.MMPoseInferencer.preprocess_kwargs | {'K', 'bone_length'}
-
-
-_HOOKS = {_TARGET: (register, 'register the peclr_mm:: config prefix'),
-          _INFERENCER: (route_inferencer, "route MMPoseInferencer(pose3d=...) of 2.5-D configs")}
+# upstream module -> (hook run right after its first import, what it does)
+_HOOKS = {_TARGET: (_compat_hook('config_prefix', 'register_config_prefix'), 'register the peclr_mm:: config prefix'),
+          _INFERENCER: (_compat_hook('inferencer_routing', 'route_pose3d_inferencers'),
+                        "route MMPoseInferencer(pose3d=...) of 2.5-D configs")}
 
 
 class _PatchingLoader:

@@ -2,6 +2,7 @@
 and the plugin import live in one place, and one variable sets a demo run's length."""
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -40,6 +41,59 @@ def test_pipelines_are_written_out_only_in_bases():
     copied = [_name(p) for p in LEAVES if PIPELINE_START.search(p.read_text())]
     assert copied == []
     assert all(PIPELINE_START.search(p.read_text()) for p in BASES if 'dataset' in p.name or '_128px' in p.name)
+
+
+def _pipeline_name(node: ast.AST) -> str | None:
+    """`train_pipeline` for `train_pipeline` and `_base_.train_pipeline` (or `_base_.train_pipeline_stage2`);
+    None for anything else."""
+    name = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else None
+    return name if name and 'pipeline' in name else None
+
+
+def test_children_change_a_transform_by_its_type_not_its_position():
+    """`train_pipeline[3].input_size = ...` edits whatever a reordered base puts third: a config changes a
+    transform by its type (`[dict(t, ...) if t.type == 'TopdownAffine3D' else t for t in _base_.train_pipeline]`)."""
+    indexed = []
+    for p in sorted(CONFIGS.rglob('*.py')):
+        for node in ast.walk(ast.parse(p.read_text())):
+            if isinstance(node, ast.Subscript) and _pipeline_name(node.value):
+                index = node.slice.operand if isinstance(node.slice, ast.UnaryOp) else node.slice
+                if isinstance(index, ast.Constant) and isinstance(index.value, int):
+                    indexed.append(f'{_name(p)}:{node.lineno}')
+    assert indexed == []
+
+
+def _types_compared(comp: ast.ListComp) -> list[tuple[str, bool]]:
+    """(type, changed) for each `t.type == 'X'` (changed) and `t.type != 'X'` (dropped) in a comprehension."""
+    found = []
+    for node in ast.walk(comp):
+        if (isinstance(node, ast.Compare) and isinstance(node.left, ast.Attribute) and node.left.attr == 'type'
+                and isinstance(node.ops[0], ast.Eq | ast.NotEq) and isinstance(node.comparators[0], ast.Constant)):
+            found.append((node.comparators[0].value, isinstance(node.ops[0], ast.Eq)))
+    return found
+
+
+def test_a_transform_changed_by_type_is_in_the_base_pipeline():
+    """A by-type change that matches nothing (a base renamed the transform) silently changes nothing, and one
+    that matches twice changes both: every type a config compares is in the base's pipeline, a changed one once."""
+    checked = 0
+    for p in sorted(CONFIGS.rglob('*.py')):
+        tree = ast.parse(p.read_text())
+        comps = [(c, _pipeline_name(g.iter)) for c in ast.walk(tree) if isinstance(c, ast.ListComp)
+                 for g in c.generators if isinstance(g.iter, ast.Attribute)
+                 and isinstance(g.iter.value, ast.Name) and g.iter.value.id == '_base_']
+        comps = [(c, name) for c, name in comps if name]
+        if not comps:
+            continue
+        bases = [Config.fromfile(Config._get_cfg_path(b, str(p))[0], import_custom_modules=False)
+                 for b in Config._get_base_files(str(p))]
+        for comp, name in comps:
+            pipeline = next(b[name] for b in bases if name in b)
+            types = [t.type for t in pipeline]
+            for type_, changed in _types_compared(comp):
+                assert types.count(type_) == 1 if changed else type_ in types, (_name(p), name, type_, types)
+                checked += 1
+    assert checked >= 20
 
 
 def test_no_base_is_named_after_a_backbone_it_does_not_fix():

@@ -2,7 +2,7 @@
 ``--launcher pytorch`` (gloo), for the tiny PeCLR pretraining config and the tiny 2.5-D fine-tuning config.
 
 mmengine's pytorch launcher calls ``torch.cuda.set_device`` and its DDP wrapper passes ``device_ids`` even on
-the CPU; ``peclr_mm.dist_cpu`` (enabled by both halves on import) makes both CPU-safe and does nothing when
+the CPU; ``peclr_mm.compat.cpu_distributed`` (applied by both halves on import) makes both CPU-safe and does nothing when
 mmengine sees an accelerator. See docs/distributed.md."""
 from __future__ import annotations
 
@@ -19,12 +19,17 @@ import pytest
 import torch
 from conftest import write_freihand
 
-import peclr_mm.dist_cpu as dist_cpu
+from peclr_mm.compat import cpu_distributed
 
 ROOT = Path(__file__).resolve().parents[1]
 PRETRAIN = ROOT / 'configs' / 'peclr' / 'peclr_resnet18_1xb4-4it_freihand-64px.py'
 FINETUNE = ROOT / 'configs' / 'freihand3d' / 'td-reg25d_res18_1xb8-1e_freihand3d-64x64.py'
 LOSS = re.compile(r'\bloss: (\S+)')
+
+
+def _enable() -> None:
+    cpu_distributed.skip_cuda_set_device_on_cpu()
+    cpu_distributed.drop_ddp_device_ids_on_cpu()
 
 
 # --- the shim itself: what it changes on the CPU, and that it hands over to mmengine with an accelerator ---
@@ -39,9 +44,9 @@ def device(monkeypatch, request):
 def test_enable_is_idempotent():
     import mmengine.dist.utils as dist_utils
     from mmengine.model.wrappers import MMDistributedDataParallel
-    dist_cpu.enable_cpu_distributed()
+    _enable()
     init, ddp = dist_utils._init_dist_pytorch, MMDistributedDataParallel.__init__
-    dist_cpu.enable_cpu_distributed()
+    _enable()
     assert dist_utils._init_dist_pytorch is init and MMDistributedDataParallel.__init__ is ddp
     # one layer over mmengine's own functions, not a wrapper of a wrapper
     assert not hasattr(init.__wrapped__, '__wrapped__') and not hasattr(ddp.__wrapped__, '__wrapped__')
@@ -50,7 +55,7 @@ def test_enable_is_idempotent():
 @pytest.mark.parametrize('device', ['cpu', 'cuda'], indirect=True)
 def test_pytorch_launcher_skips_set_device_only_on_cpu(device, monkeypatch):
     import mmengine.dist.utils as dist_utils
-    dist_cpu.enable_cpu_distributed()
+    _enable()
     calls = []
     monkeypatch.setattr(torch.cuda, 'set_device', lambda i: calls.append(('set_device', i)))
     monkeypatch.setattr(torch.distributed, 'init_process_group', lambda **kw: calls.append(('init', kw)))
@@ -67,7 +72,7 @@ def test_pytorch_launcher_skips_set_device_only_on_cpu(device, monkeypatch):
 def test_ddp_wrapper_drops_device_ids_only_on_cpu(device, monkeypatch):
     from mmengine.model.wrappers import MMDistributedDataParallel
     from torch.nn.parallel import DistributedDataParallel
-    dist_cpu.enable_cpu_distributed()
+    _enable()
     seen = {}
 
     def fake_ddp_init(self, module, **kwargs):  # torch's DDP would need a process group

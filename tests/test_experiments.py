@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from peclr_lab.experiments import config_table as C
 from peclr_lab.experiments import plan as P
 from peclr_lab.experiments.presets import PRESETS, resolve
 from peclr_lab.experiments.stages import Stage, StageFailed, run_stages
@@ -108,13 +109,13 @@ def test_presets_and_schedule_options():
     assert dataclasses.replace(full, low_label_seeds=None).seeds_for(0.1) == full.seeds
     assert dataclasses.replace(full, low_label_seeds=2).seeds_for(0.1) == full.seeds[:2]
     assert resolve('quick', jobs=3, seeds=None).jobs == 3
-    cfg = P.finetune_config('scratch', 1.0)[0]
+    cfg = C.finetune_config('scratch', 1.0)[0]
     # a fraction without a named config: the 100 % config with the fraction set, for the demo and the paper
     for arch in ('demo', 'rn50'):
-        path, extra = P.finetune_config('peclr', 0.5, arch)
-        assert path == P.finetune_config('peclr', 1.0, arch)[0] and path.is_file()
+        path, extra = C.finetune_config('peclr', 0.5, arch)
+        assert path == C.finetune_config('peclr', 1.0, arch)[0] and path.is_file()
         assert extra == ['train_dataloader.dataset.label_fraction=0.5']
-        assert P.finetune_config('peclr', 0.1, arch)[0].is_file() and P.finetune_config('peclr', 0.1, arch)[1] == []
+        assert C.finetune_config('peclr', 0.1, arch)[0].is_file() and C.finetune_config('peclr', 0.1, arch)[1] == []
     assert P.schedule_options(cfg, 600, 50)[0] == 'train_cfg.max_iters=600'
     opts = dict(o.split('=', 1) for o in P.schedule_options(cfg, 24, 8))
     assert opts['param_scheduler.0.end'] == '1' and opts['param_scheduler.1.begin'] == '1'  # 25 of 500 -> 1 of 24
@@ -128,6 +129,24 @@ def test_presets_and_schedule_options():
         assert int(full[f'param_scheduler.{k}.begin']) == s.begin and int(full[f'param_scheduler.{k}.end']) == end
 
 
+def test_every_config_in_the_table_exists():
+    """The demo, the paper plan and the GPU check find their configs through one table: a renamed config fails
+    here, not in a demo at run time."""
+    missing = [f'{key}: {path}' for key, path in C.CONFIGS.items() if not (ROOT / path).is_file()]
+    assert not missing, missing
+    demo = {f'configs/demo/{p.name}' for p in (ROOT / 'configs' / 'demo').glob('*.py')}
+    assert demo == {p for (_, _, scale, _), p in C.CONFIGS.items() if scale in C.DEMO_SCALES}  # each one used
+    for scale in C.DEMO_SCALES:  # every lookup of the plans resolves
+        assert all(C.pretrain_config(algo, scale)[0].is_file() for algo in C.ALGOS)
+        assert all(C.finetune_config(init, f, scale)[0].is_file() for init in C.INITS for f in (*C.FRACTIONS, 0.5))
+    for arch in C.ARCH_DEPTH:
+        assert all(C.pretrain_config(algo, arch, yt3dh)[0].is_file() for algo in ('peclr', 'simclr')
+                   for yt3dh in (True, False))
+        assert all(C.finetune_config(init, f, arch)[0].is_file() for init in C.PAPER_INITS for f in C.FRACTIONS)
+    with pytest.raises(KeyError, match='no finetune config'):
+        C.finetune_config('simclr-app', 1.0, 'rn50')
+
+
 def test_demo_plan_per_seed_graph(tmp_path):
     preset = PRESETS['quick']
     opts = P.DemoOptions(work=tmp_path, data_root=tmp_path / 'data')
@@ -136,7 +155,7 @@ def test_demo_plan_per_seed_graph(tmp_path):
     for seed in (0, 1):
         for algo in ('simclr', 'simclr-app', 'peclr'):
             assert f'pretrain/{algo}_s{seed}' in names and f'export/{algo}_s{seed}' in names
-        for init in P.INITS:
+        for init in C.INITS:
             assert f'probe/{init}_s{seed}' in names and f'test/{init}_100pct_s{seed}' in names
     assert 'finetune/peclr_10pct_s0' in names and 'finetune/peclr_10pct_s1' not in names
     assert len(stages) == 6 + 6 + 8 + 12 + 12
@@ -150,7 +169,7 @@ def test_demo_plan_per_seed_graph(tmp_path):
     assert 'randomness.seed=1' in [str(c) for c in by['pretrain/peclr_s1'].cmd]
     # equal pretraining budget: every algorithm gets the same schedule options on each seed
     for seed in (0, 1):
-        peclr, simclr, app = ([str(c) for c in by[f'pretrain/{a}_s{seed}'].cmd] for a in P.ALGOS[::-1])
+        peclr, simclr, app = ([str(c) for c in by[f'pretrain/{a}_s{seed}'].cmd] for a in C.ALGOS[::-1])
         assert f'train_cfg.max_iters={preset.pretrain_iters}' in peclr
         assert peclr[peclr.index('--cfg-options'):] == simclr[simclr.index('--cfg-options'):] == app[
             app.index('--cfg-options'):]
@@ -161,8 +180,8 @@ def test_demo_plan_per_seed_graph(tmp_path):
 
 def test_appearance_only_simclr_differs_from_simclr_in_the_views_geometry_only():
     from mmengine.config import Config
-    for scale in P.DEMO_SCALES:
-        simclr, app = (Config.fromfile(str(P.pretrain_config(a, scale)[0]), import_custom_modules=False)
+    for scale in C.DEMO_SCALES:
+        simclr, app = (Config.fromfile(str(C.pretrain_config(a, scale)[0]), import_custom_modules=False)
                        for a in ('simclr', 'simclr-app'))
         views, app_views = (c.train_dataloader.dataset.pipeline[1].transforms[0] for c in (simclr, app))
         assert app_views[1] == dict(type='TrackedRandomAffine', max_angle=0, shift=0, random_sign=False,
@@ -217,7 +236,7 @@ def _fake_work(tmp_path: Path) -> tuple[Path, Path, list[dict], dict]:
     runs = []
     noise = {'scratch': 0.02, 'simclr': 0.015, 'simclr-app': 0.012, 'peclr': 0.01}
     for f, seeds in ((0.1, (0,)), (1.0, (0, 1))):
-        for init in P.INITS:
+        for init in C.INITS:
             for seed in seeds:
                 d = work / 'finetune' / P.run_name(init, f, seed)
                 pred = gt + rng.normal(0, noise[init], gt.shape)
@@ -228,7 +247,7 @@ def _fake_work(tmp_path: Path) -> tuple[Path, Path, list[dict], dict]:
                 runs.append(dict(init=init, fraction=f, seed=seed, name=P.run_name(init, f, seed), dir=str(d),
                                  metrics=m, finetune_wall_s=1.0))
     probe = {'scratch': 15.9, 'simclr': 15.0, 'simclr-app': 14.9, 'peclr': 14.8}
-    for init in P.INITS:
+    for init in C.INITS:
         for seed in (0, 1):
             d = work / 'probe' / P.seeded(init, seed)
             d.mkdir(parents=True)
@@ -244,7 +263,7 @@ def _fake_work(tmp_path: Path) -> tuple[Path, Path, list[dict], dict]:
                     for step in (0, 8, 16)]
             (d / 'scalars.json').write_text('\n'.join(json.dumps(r) for r in recs) + '\n')
     settings = dict(preset='quick', seeds=[0, 1], low_label_seeds_used=[0], jobs=2, num_train=8, num_eval=n,
-                    pretrain_iters=16, finetune_iters=24, inits=list(P.INITS), fractions=[0.1, 1.0],
+                    pretrain_iters=16, finetune_iters=24, inits=list(C.INITS), fractions=[0.1, 1.0],
                     command='python tools/demo.py --quick', data_root=str(data))
     return work, data, runs, settings
 

@@ -26,7 +26,7 @@ def test_freihand_versions_and_indices(freihand_root):
     assert item['img'].shape == (224, 224, 3) and item['img_path'].endswith('00000025.jpg')
     ref = cv2.imread(str(freihand_root / 'training' / 'rgb' / '00000025.jpg'))
     np.testing.assert_array_equal(item['img'], ref)
-    pseudo = FreiHandImages(str(freihand_root), versions=('hom',), bbox='pseudo', pipeline=LOAD)
+    pseudo = FreiHandImages(str(freihand_root), versions=('hom',), bbox_mode='pseudo', pipeline=LOAD)
     box = pseudo.get_data_info(0)['hand_bbox']  # the official pseudo box: centred, half side 0.33 * 112
     np.testing.assert_allclose(box, [111.5 - 36.96, 111.5 - 36.96, 111.5 + 36.96, 111.5 + 36.96], atol=1e-4)
     assert len(FreiHandImages(str(freihand_root), versions='gs', indices=[1, 3])) == 2
@@ -45,9 +45,9 @@ def test_freihand_keypoint_box_from_labels(freihand_root, tmp_path):
     for item, sample in ((0, 0), (3, 3), (8 + 5, 5)):
         box = ds.get_data_info(item)['hand_bbox']
         np.testing.assert_allclose(box, [*uv[sample].min(0), *uv[sample].max(0)], atol=1e-3)
-    assert FreiHandImages(str(freihand_root), bbox='keypoints').get_data_info(0)['hand_bbox'][2] > 0
+    assert FreiHandImages(str(freihand_root), bbox_mode='keypoints').get_data_info(0)['hand_bbox'][2] > 0
     with pytest.raises(ValueError, match=r"valid: \['auto', 'keypoints', 'pseudo'\]"):
-        FreiHandImages(str(freihand_root), bbox='tight')
+        FreiHandImages(str(freihand_root), bbox_mode='tight')
     root = tmp_path / 'fh'
     (root / 'training').mkdir(parents=True)
     os.symlink(freihand_root / 'training' / 'rgb', root / 'training' / 'rgb')
@@ -123,7 +123,7 @@ def test_freihand_pseudo_keypoints_are_the_releases(freihand_root, tmp_path):
     K = np.asarray(json.loads((freihand_root / 'training_K.json').read_text()))
     for k in K:  # the release's round trip is the identity on (x, y)
         np.testing.assert_allclose(_release_round_trip(ref, k), ref[:, :2], atol=1e-9)
-    ds = FreiHandImages(str(freihand_root), bbox='pseudo', pipeline=LOAD)
+    ds = FreiHandImages(str(freihand_root), bbox_mode='pseudo', pipeline=LOAD)
     for item in (0, 9, 31):
         kp = ds.get_data_info(item)['hand_keypoints']
         assert kp.dtype == np.float32 and kp.shape == (21, 2)
@@ -131,7 +131,7 @@ def test_freihand_pseudo_keypoints_are_the_releases(freihand_root, tmp_path):
     assert ds.get_data_info(0)['hand_bbox'][0] == np.float32(111.5 - 36.96)  # hand_bbox as before
     root256 = write_freihand(tmp_path / 'fh256', num_train=3, num_eval=1, size=256)  # side read, or agreeing
     for side in (None, 256):
-        big = FreiHandImages(str(root256), versions='gs', bbox='pseudo', image_size=side, bbox_scale=0.5)
+        big = FreiHandImages(str(root256), versions='gs', bbox_mode='pseudo', image_size=side, bbox_scale=0.5)
         np.testing.assert_allclose(big.get_data_info(2)['hand_keypoints'],
                                    _release_pseudo_points(256, 0.5)[:, :2], rtol=1e-6)
     root = tmp_path / 'fh'  # no json at all ('auto' falls back to pseudo)
@@ -175,7 +175,7 @@ def test_freihand_pseudo_box_follows_the_image_size(tmp_path):
     """The pseudo box and points are the release's for the images' own side, read from the files (64 px
     here; the 224 px numbers are test_freihand_versions_and_indices'); a given image_size must agree."""
     root = write_freihand(tmp_path / 'fh', num_train=2, num_eval=1, size=64)
-    ds = FreiHandImages(str(root), bbox='pseudo')
+    ds = FreiHandImages(str(root), bbox_mode='pseudo')
     half = 0.33 * 64 / 2
     np.testing.assert_allclose(ds.get_data_info(5)['hand_bbox'], [31.5 - half, 31.5 - half, 31.5 + half,
                                                                   31.5 + half], atol=1e-5)
@@ -183,11 +183,11 @@ def test_freihand_pseudo_box_follows_the_image_size(tmp_path):
                                rtol=1e-6)
     with pytest.raises(ValueError, match=r'training/rgb: images are 64x64 but image_size=224; leave '
                                          r'image_size=None to read it from the files'):
-        FreiHandImages(str(root), bbox='pseudo', image_size=224)
+        FreiHandImages(str(root), bbox_mode='pseudo', image_size=224)
     for f in (root / 'training' / 'rgb').iterdir():  # non-square images have no pseudo box
         cv2.imwrite(str(f), np.zeros((64, 80, 3), np.uint8))
     with pytest.raises(ValueError, match=r'rgb: images are 80x64; the pseudo box needs square images'):
-        FreiHandImages(str(root), bbox='pseudo')
+        FreiHandImages(str(root), bbox_mode='pseudo')
 
 
 def test_freihand_images_refuse_what_would_fail_or_mislead_later(freihand_root, tmp_path):

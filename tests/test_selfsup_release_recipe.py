@@ -253,7 +253,7 @@ def test_release_view_equals_the_release_augmenter():
         assert tuple(rec['jitter']) == record
         angles.append(a), margins.append(m), jitters.append(j)
         # the record PeCLR receives: theta = -angle, t = jitter / 128
-        G = out['peclr_aug_norm']
+        G = out['aug_norm']
         assert math.isclose(math.atan2(G[1, 0], G[0, 0]), -math.radians(a), abs_tol=1e-12)
         np.testing.assert_allclose(G[:2, 2], np.array(record) / 128, atol=1e-15)
     assert set(angles) <= set(range(-45, 45)) and min(angles) < -30 and max(angles) > 30

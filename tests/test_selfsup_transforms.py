@@ -77,7 +77,7 @@ def test_marker_lands_where_the_recorded_matrix_sends_it(tmp_path):
 
 
 def test_matrix_composition_and_single_warp():
-    """peclr_aug_norm is T R S F in normalised coordinates; the warp uses N^-1 aug N crop exactly once."""
+    """aug_norm is T R S F in normalised coordinates; the warp uses N^-1 aug N crop exactly once."""
     img = np.random.default_rng(1).integers(0, 255, (50, 70, 3), dtype=np.uint8)
     r = TrackedCrop(size=(40, 40), margin=1.0)(dict(img=img, hand_bbox=np.array([10, 5, 40, 35.0])))
     side = math.hypot(30, 30)
@@ -85,7 +85,7 @@ def test_matrix_composition_and_single_warp():
     np.testing.assert_allclose(r['peclr_crop_px'][0, 0], 40 / side)
     np.random.seed(3)
     r = TrackedRandomAffine(max_angle=30, shift=(2, 2), margin=(2.0, 2.0), flip_prob=1.0)(r)
-    aug = r['peclr_aug_norm']
+    aug = r['aug_norm']
     assert np.linalg.det(aug[:2, :2]) == pytest.approx(-0.25)  # flipped, zoom 1/2
     np.testing.assert_allclose(np.abs(aug[:2, 2]), [2 / 40, 2 / 40])
     out = TrackedWarp()(r)
@@ -102,7 +102,7 @@ def test_left_hand_is_mirrored_and_appearance_keeps_matrix():
     right = TrackedWarp()(TrackedCrop(size=32, margin=0.71)(dict(base)))
     left = TrackedWarp()(TrackedCrop(size=32, margin=0.71)(dict(base, flip_left=True)))
     np.testing.assert_allclose(_peak(left['img'])[0], 31 - _peak(right['img'])[0], atol=1e-6)
-    before = {k: left[k].copy() for k in ('homography_matrix', 'peclr_aug_norm')}
+    before = {k: left[k].copy() for k in ('homography_matrix', 'aug_norm')}
     np.random.seed(0)
     after = TRANSFORMS.build(dict(type='RandomGaussianNoise', prob=1.0))(HSVColorJitter(prob=1.0)(left))
     for k, v in before.items():

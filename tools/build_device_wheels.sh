@@ -54,7 +54,7 @@ STANDIN=(scipy matplotlib opencv-python-headless pillow pyyaml rich packaging ei
 # The fast test subset run in the stand-in (their not-slow tests, ~80 s on 2 cores; the whole not-slow suite
 # takes ~3 min and passes too: DEVICE_TESTS=tests). tests/test_env.py checks stack.txt's own pins (numpy 2.2.6),
 # so it cannot pass there. test_pose_head / test_inferencer_configs hold the mmpose drawing that numpy 2.5 broke
-# (peclr_mm/pose/numpy_compat.py).
+# (peclr_mm/compat/visualization.py).
 TESTS="${DEVICE_TESTS:-tests/test_bad_inputs.py tests/test_checkpoint.py tests/test_freihand_eval_light.py
   tests/test_pose_codec.py tests/test_pose_dataset.py tests/test_pose_head.py tests/test_pose_metric.py
   tests/test_pose_scorer.py tests/test_inferencer_configs.py tests/test_selfsup_datasets.py
@@ -188,9 +188,10 @@ verify() {  # install as the device does, import everything, run the fast tests 
     --no-cache-dir --upgrade --target "$VSITE/site" "$DEST"/*.whl
   log "installed into a --target folder in $(( $(date +%s) - t0 )) s"
   # For the imports and the tests only: the installed folder and this checkout seen by every interpreter of the
-  # stand-in (the tests start subprocesses with their own PYTHONPATH), with the peclr_mm:: config prefix, as
-  # tools/setup_env.sh's .venv has them. Removed before the --tiny check, which installs the wheels itself.
-  printf '%s\n%s\nimport peclr_mm.mim\n' "$VSITE/site" "$ROOT" > "$VPTH"
+  # stand-in (the tests start subprocesses with their own PYTHONPATH), with tools/ (peclr_lab) and the
+  # peclr_mm:: config prefix, as tools/setup_env.sh's .venv has them. Removed before the --tiny check, which
+  # installs the wheels itself.
+  printf '%s\n%s\n%s/tools\nimport peclr_mm.mim\n' "$VSITE/site" "$ROOT" "$ROOT" > "$VPTH"
   local env=(env -u PYTHONPATH -u PYTHONHOME OMP_NUM_THREADS=1 CUDA_VISIBLE_DEVICES=)
   (cd "$ROOT" && "${env[@]}" "$VENV/bin/python" -c "
 import importlib.metadata as md, numpy, torch
@@ -207,9 +208,10 @@ print('[device-wheels] imports ok: numpy', numpy.__version__, 'torch', torch.__v
   log "fast tests (not slow; $(echo $TESTS | wc -w) files): exit status $rc in $(( $(date +%s) - t0 )) s"
   [[ $rc == 0 ]] || exit $rc
   rm -f "$VPTH"
-  # The device's own path: a python that sees no stack, tools/gpu_check.py installing device_wheels/ itself.
+  # The device's own path (docs/gpu.md): a python that sees no stack, the checkout and its tools/ on PYTHONPATH,
+  # tools/gpu_check.py installing device_wheels/ itself.
   t0=$(date +%s)
-  (cd "$ROOT" && "${env[@]}" "$VENV/bin/python" tools/gpu_check.py \
+  (cd "$ROOT" && "${env[@]}" PYTHONPATH="$ROOT:$ROOT/tools" "$VENV/bin/python" tools/gpu_check.py \
     --tiny --wheelhouse "$DEST" --work-dir "$VSITE/check" --out "$VSITE/out") || rc=$?
   log "tools/gpu_check.py --tiny with the wheelhouse: exit status $rc in $(( $(date +%s) - t0 )) s"
   [[ $rc == 0 ]] || exit $rc

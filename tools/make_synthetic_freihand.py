@@ -14,24 +14,20 @@ from __future__ import annotations
 import argparse
 import sys
 
-from peclr_lab.synthetic.cli import OneLineParser, run_writer
+from peclr_lab.synthetic.cli import run_writer, writer_parser
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = OneLineParser(prog="make_synthetic_freihand.py",
-                            description="Render synthetic hands in FreiHAND's layout.")
-    parser.add_argument("out_dir", help="dataset folder to create (must not exist or be empty)")
+def _options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-train", type=int, required=True, help="training samples (4 images each)")
     parser.add_argument("--num-eval", type=int, required=True, help="evaluation samples (1 image each)")
     parser.add_argument("--size", type=int, default=224, help="image side in pixels (FreiHAND: 224)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed; same seed -> identical files")
     parser.add_argument("--workers", type=int, default=1, help="processes to render with")
-    parser.add_argument("--quality", type=int, default=90, help="JPEG quality (1-100)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace a dataset this tool wrote at OUT_DIR (its .peclr_mm_synthetic.json inside; "
-                        "never a symbolic link or another folder)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return parser.parse_args(argv)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    return writer_parser("make_synthetic_freihand.py", "Render synthetic hands in FreiHAND's layout.", _options,
+                         "replace a dataset this tool wrote at OUT_DIR (its .peclr_mm_synthetic.json inside; "
+                         "never a symbolic link or another folder)").parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:

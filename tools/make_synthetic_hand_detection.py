@@ -14,13 +14,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from peclr_lab.synthetic.cli import OneLineParser, run_writer
+from peclr_lab.synthetic.cli import run_writer, writer_parser
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = OneLineParser(prog="make_synthetic_hand_detection.py",
-                            description="Render synthetic hand-detection composites in COCO format.")
-    parser.add_argument("out_dir", help="dataset folder to create (must not exist or be empty)")
+def _options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-train", type=int, required=True, help="training images")
     parser.add_argument("--num-val", type=int, required=True, help="validation images (held-out streams)")
     parser.add_argument("--width", type=int, default=320, help="image width in pixels")
@@ -28,12 +25,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--hand-sizes", type=int, nargs=2, default=(48, 128), metavar=("MIN", "MAX"),
                         help="side of each hand's square crop in pixels (the hand fills 55-90%% of it)")
     parser.add_argument("--max-hands", type=int, default=2, help="hands per image: 0 to this")
-    parser.add_argument("--seed", type=int, default=0, help="random seed; same seed -> identical files")
-    parser.add_argument("--quality", type=int, default=90, help="JPEG quality (1-100)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace a set this tool wrote at OUT_DIR (its marker file inside; nothing else)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return parser.parse_args(argv)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    return writer_parser("make_synthetic_hand_detection.py",
+                         "Render synthetic hand-detection composites in COCO format.", _options,
+                         "replace a set this tool wrote at OUT_DIR (its marker file inside; nothing else)"
+                         ).parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -111,11 +111,13 @@ done
 VENV="$ROOT/.venv"
 SHARED_SITE="$("$ENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 if [[ -L "$VENV" ]]; then
-  rm "$VENV"  # the earlier layout: a link to the shared env
+  rm "$VENV"  # a .venv that is a link (to the shared env) is replaced by this clone's own view
 fi
 # Python scripts (torchrun, tensorboard, ...) get a copy whose #! is .venv's python, so what they start sees
-# this clone's peclr_mm; binaries (ruff, ninja) are linked. v4: activate scripts name .venv, not .venv.tmp.
-# v5: the .pth also imports peclr_mm.mim (the peclr_mm:: config prefix).
+# this clone's peclr_mm; binaries (ruff, ninja) are linked. MARK identifies what a .venv was built from (the
+# env, this clone, the layout's version, the extras); a .venv whose .peclr_mm_env differs is rebuilt. The
+# layout: activate scripts name .venv (not .venv.tmp); the .pth puts the clone and its tools/ on the path
+# and imports peclr_mm.mim (the peclr_mm:: config prefix).
 MARK="$ENV $ROOT v6${EXTRA_SITES[*]:+ ${EXTRA_SITES[*]}}"
 link_bin() {  # link_bin <folder of tools> <bin folder of the python that owns its scripts>
   local entry name line want
@@ -147,7 +149,7 @@ if [[ "$(cat "$VENV/.peclr_mm_env" 2>/dev/null)" != "$MARK" || ! -x "$VENV/bin/p
     [[ -e "$entry" ]] || continue
     name="$(basename "$entry")"
     case "$name" in
-      __editable__*peclr*|peclr_mm*|peclr-mm*) continue ;;  # an old editable install of some clone
+      __editable__*peclr*|peclr_mm*|peclr-mm*) continue ;;  # any clone's peclr_mm install: the .pth names this one
     esac
     ln -sn "$entry" "$LOCAL_SITE/$name"  # -n: never a link inside an already linked (shared) folder
   done

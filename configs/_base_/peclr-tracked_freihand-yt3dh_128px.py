@@ -12,8 +12,8 @@ view_pipeline = [
     dict(type='HSVColorJitter', hue=(0.01, 1.0), saturation=(0.01, 1.0), value_alpha=(0.5, 1.0),
          value_beta=(5, 20), prob=1.0),
 ]
-train_pipeline = _base_.train_pipeline
-train_pipeline[1].transforms = [view_pipeline]  # MultiViewTracked
+train_pipeline = [dict(t, transforms=[view_pipeline]) if t.type == 'MultiViewTracked' else t
+                  for t in _base_.train_pipeline]
 train_dataloader = _base_.train_dataloader
 train_dataloader.sampler = dict(type='DefaultSampler', shuffle=True)
 train_dataloader.dataset.datasets = [dict(d, pipeline=train_pipeline) for d in train_dataloader.dataset.datasets]

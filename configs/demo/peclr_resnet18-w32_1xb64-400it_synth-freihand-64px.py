@@ -22,11 +22,11 @@ model = dict(
     head=dict(temperature=0.2))
 
 # The base's views at 64 px: the crop size and the crop-box jitter (the paper's 0-15 px at 128 px).
-view_pipeline = _base_.view_pipeline
-view_pipeline[0].size = 64  # TrackedCrop
-view_pipeline[1].shift = (0, 7.5)  # TrackedRandomAffine
-train_pipeline = _base_.train_pipeline
-train_pipeline[1].transforms = [view_pipeline]  # MultiViewTracked
+view_pipeline = [dict(t, size=64) if t.type == 'TrackedCrop'
+                 else dict(t, shift=(0, 7.5)) if t.type == 'TrackedRandomAffine'
+                 else t for t in _base_.view_pipeline]
+train_pipeline = [dict(t, transforms=[view_pipeline]) if t.type == 'MultiViewTracked' else t
+                  for t in _base_.train_pipeline]
 train_dataloader = dict(
     batch_size=64,
     num_workers=1,
@@ -35,7 +35,7 @@ train_dataloader = dict(
     # (179-269 px). A view's side is its margin (0.9-1.5) x the box diagonal; bbox_scale 0.6 gives a 190 px
     # diagonal, so 171-285 px views. FreiHandImages' default 0.33 gives 94-157 px centre crops that often
     # cut the hand, a ~2x scale gap to fine-tuning (measured effect in docs/demo.md).
-    dataset=dict(data_root=data_root, bbox='pseudo', bbox_scale=0.6, pipeline=train_pipeline))
+    dataset=dict(data_root=data_root, bbox_mode='pseudo', bbox_scale=0.6, pipeline=train_pipeline))
 
 optim_wrapper = dict(optimizer=dict(lr=0.3), accumulative_counts=1)
 param_scheduler = [

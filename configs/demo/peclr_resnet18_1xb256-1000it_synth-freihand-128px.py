@@ -14,11 +14,12 @@ model = dict(
     backbone=dict(stem_channels=width, base_channels=width),
     neck=dict(in_channels=8 * width))
 
-view_pipeline = _base_.view_pipeline
-view_pipeline[0].size = 128  # TrackedCrop
-view_pipeline[1].shift = (0, 15)  # TrackedRandomAffine: the paper's 0-15 px at 128 px
-train_pipeline = _base_.train_pipeline
-train_pipeline[1].transforms = [view_pipeline]  # MultiViewTracked
+# The views at 128 px: the crop size and the paper's 0-15 px crop-box jitter at 128 px.
+view_pipeline = [dict(t, size=128) if t.type == 'TrackedCrop'
+                 else dict(t, shift=(0, 15)) if t.type == 'TrackedRandomAffine'
+                 else t for t in _base_.view_pipeline]
+train_pipeline = [dict(t, transforms=[view_pipeline]) if t.type == 'MultiViewTracked' else t
+                  for t in _base_.train_pipeline]
 train_dataloader = dict(batch_size=256, num_workers=4, persistent_workers=True, pin_memory=True,
                         dataset=dict(pipeline=train_pipeline))
 

@@ -4,9 +4,8 @@
 # jitter unchanged.
 _base_ = ['./simclr_resnet18_1xb256-1000it_synth-freihand-128px.py']
 
-view_pipeline = _base_.view_pipeline
-view_pipeline[1] = dict(type='TrackedRandomAffine', max_angle=0, shift=0, random_sign=False, margin=1.2,
-                        flip_prob=0.0)
-train_pipeline = _base_.train_pipeline
-train_pipeline[1].transforms = [view_pipeline]  # MultiViewTracked
+view_pipeline = [dict(type='TrackedRandomAffine', max_angle=0, shift=0, random_sign=False, margin=1.2,
+                      flip_prob=0.0) if t.type == 'TrackedRandomAffine' else t for t in _base_.view_pipeline]
+train_pipeline = [dict(t, transforms=[view_pipeline]) if t.type == 'MultiViewTracked' else t
+                  for t in _base_.train_pipeline]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

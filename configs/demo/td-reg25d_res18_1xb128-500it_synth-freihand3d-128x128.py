@@ -8,11 +8,11 @@ _base_ = ['./td-reg25d_res18-w32_1xb32-500it_synth-freihand3d-64x64.py']
 
 width = 64
 codec = dict(type='Hand25D', input_size=(128, 128))
-train_pipeline = _base_.train_pipeline
-train_pipeline[2].input_size = codec['input_size']  # TopdownAffine3D
-train_pipeline[3].encoder = codec  # GenerateTarget
-val_pipeline = _base_.val_pipeline
-val_pipeline[2].input_size = codec['input_size']  # TopdownAffine3D
+train_pipeline = [dict(t, input_size=codec['input_size']) if t.type == 'TopdownAffine3D'
+                  else dict(t, encoder=codec) if t.type == 'GenerateTarget'
+                  else t for t in _base_.train_pipeline]
+val_pipeline = [dict(t, input_size=codec['input_size']) if t.type == 'TopdownAffine3D' else t
+                for t in _base_.val_pipeline]
 
 model = dict(
     backbone=dict(stem_channels=width, base_channels=width),

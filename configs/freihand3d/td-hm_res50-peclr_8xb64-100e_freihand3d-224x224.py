@@ -18,8 +18,7 @@ model = dict(
     test_cfg=dict(flip_test=True, flip_mode='heatmap', shift_heatmap=True))
 
 # The base's pipelines (the plugin's camera-consistent crop and packing) with heatmap targets.
-train_pipeline = _base_.train_pipeline
-train_pipeline[4].encoder = codec  # GenerateTarget
+train_pipeline = [dict(t, encoder=codec) if t.type == 'GenerateTarget' else t for t in _base_.train_pipeline]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 
 # mmpose's 2-D keypoint metrics (pixels of the 224 px image)

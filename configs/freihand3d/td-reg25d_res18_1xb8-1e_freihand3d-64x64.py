@@ -5,11 +5,11 @@ _base_ = ['./td-reg25d_res50_8xb64-100e_freihand3d-224x224.py']
 
 # The base's data and head at 64 x 64: the codec, the crop of both pipelines and the head's decoder.
 codec = dict(type='Hand25D', input_size=(64, 64))
-train_pipeline = _base_.train_pipeline
-train_pipeline[3].input_size = codec['input_size']  # TopdownAffine3D
-train_pipeline[4].encoder = codec  # GenerateTarget
-val_pipeline = _base_.val_pipeline
-val_pipeline[2].input_size = codec['input_size']  # TopdownAffine3D
+train_pipeline = [dict(t, input_size=codec['input_size']) if t.type == 'TopdownAffine3D'
+                  else dict(t, encoder=codec) if t.type == 'GenerateTarget'
+                  else t for t in _base_.train_pipeline]
+val_pipeline = [dict(t, input_size=codec['input_size']) if t.type == 'TopdownAffine3D' else t
+                for t in _base_.val_pipeline]
 
 loader = dict(num_workers=0, persistent_workers=False, batch_size=8)
 train_dataloader = dict(**loader, dataset=dict(val_ratio=0.25, pipeline=train_pipeline))

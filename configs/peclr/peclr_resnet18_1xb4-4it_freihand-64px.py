@@ -3,11 +3,11 @@
 _base_ = ['./peclr-exact_resnet50_8xb128-lars-scratch-100e_freihand-128px.py']
 
 # The base's views at 64 px: the crop size and the crop-box jitter (the paper's 0-15 px at 128 px).
-view_pipeline = _base_.view_pipeline
-view_pipeline[0].size = 64  # TrackedCrop
-view_pipeline[1].shift = (0, 7.5)  # TrackedRandomAffine
-train_pipeline = _base_.train_pipeline
-train_pipeline[1].transforms = [view_pipeline]  # MultiViewTracked
+view_pipeline = [dict(t, size=64) if t.type == 'TrackedCrop'
+                 else dict(t, shift=(0, 7.5)) if t.type == 'TrackedRandomAffine'
+                 else t for t in _base_.view_pipeline]
+train_pipeline = [dict(t, transforms=[view_pipeline]) if t.type == 'MultiViewTracked' else t
+                  for t in _base_.train_pipeline]
 train_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False,
                         dataset=dict(pipeline=train_pipeline))
 

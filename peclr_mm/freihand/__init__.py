@@ -12,6 +12,7 @@ from .format import (
                      VERSIONS,
                      FreiHandFormatError,
                      Split,
+                     SplitData,
                      annotation_file,
                      check_images,
                      check_versions,
@@ -24,12 +25,14 @@ from .format import (
                      num_copies,
                      read_annotations,
                      read_field,
+                     read_split,
                      read_submission,
                      sample_array,
                      split_layout,
 )
 
 __all__ = ['ANNOTATIONS', 'IMAGE_EXTENSIONS', 'IMAGE_NAME', 'NUM_VERTS', 'SHAPES', 'SPLITS', 'VERSIONS',
-           'FreiHandFormatError', 'Split', 'annotation_file', 'check_images', 'check_versions', 'count_samples',
-           'image_ids_on_disk', 'image_size', 'is_complete', 'keypoint_boxes', 'load_json', 'num_copies',
-           'read_annotations', 'read_field', 'read_submission', 'sample_array', 'scorer', 'split_layout']
+           'FreiHandFormatError', 'Split', 'SplitData', 'annotation_file', 'check_images', 'check_versions',
+           'count_samples', 'image_ids_on_disk', 'image_size', 'is_complete', 'keypoint_boxes', 'load_json',
+           'num_copies', 'read_annotations', 'read_field', 'read_split', 'read_submission', 'sample_array',
+           'scorer', 'split_layout']

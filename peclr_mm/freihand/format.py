@@ -105,9 +105,9 @@ NUM_VERTS = 778  # MANO vertices, as in evaluation_verts.json
 # Per-sample shape of each field (-1: any size, the same for all samples: predicted meshes need not be MANO's).
 SHAPES = {'xyz': (NUM_JOINTS, 3), 'K': (3, 3), 'scale': (), 'verts': (-1, 3)}
 IMAGE_NAME = '%08d.jpg'  # every FreiHAND image file: the datasets open exactly this name
-# Image suffixes (any case) that the project reads as images: inference inputs, and in a FreiHAND split's
-# folder the numbered files that are refused unless ``.jpg`` (the datasets would fail to open them only at
-# load time).
+# Image suffixes (any case) that the project reads as images: inference inputs, the files HandImageFolder
+# collects, and in a FreiHAND split's folder the numbered files that are refused unless ``.jpg`` (the
+# datasets would fail to open them only at load time).
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 
 
@@ -344,3 +344,56 @@ def read_annotations(root: str, prefix: str, size: tuple[int, int] | None = None
                           f"the {w}x{h} image (first: sample {int(np.argmax(none_inside))}); check K and xyz",
                           stacklevel=2)
     return out
+
+
+class SplitData(NamedTuple):
+    """One split of a FreiHAND folder, read and checked by :func:`read_split`.
+
+    ``layout``: its :class:`Split`; ``num_samples``: N, samples per version; ``size``: ``(w, h)`` of its
+    images; ``annotations``: the fields read (float64 arrays of N samples, see :func:`read_annotations`;
+    empty without annotation files); ``keypoints``: the joints projected with K, (N, 21, 2) float64 pixels,
+    and ``boxes``: their tight boxes (N, 4) float32 (:func:`keypoint_boxes`), both None unless ``xyz`` and
+    ``K`` were read.
+    """
+
+    layout: Split
+    num_samples: int
+    size: tuple[int, int]
+    annotations: dict[str, np.ndarray]
+    keypoints: np.ndarray | None
+    boxes: np.ndarray | None
+
+
+def read_split(root: str | os.PathLike, split: str, fields: Sequence[str] = ANNOTATIONS,
+               expected_size: int | tuple[int, int] | None = None) -> SplitData:
+    """Read and check ``split`` (``'training'`` or ``'evaluation'``) of the FreiHAND folder ``root``: the
+    images on disk (:func:`image_ids_on_disk`; none is an error), their one size (:func:`image_size`), the
+    annotation ``fields`` (:func:`read_annotations`) and that images and annotations describe one set
+    (:func:`check_images`: exactly ``copies x N`` images for the N samples of the first field). Without
+    ``fields`` the images alone give N (:func:`count_samples`: ``copies x N`` consecutively numbered files).
+
+    ``expected_size``: the size the caller was given, a side (square images) or ``(w, h)``; images of
+    another size are an error naming it as ``image_size=`` (the datasets' argument). None: any one size.
+    """
+    layout = split_layout(root, split)
+    present = image_ids_on_disk(layout.rgb_dir)
+    if not present:
+        raise FreiHandFormatError(f'{layout.rgb_dir}: empty: no FreiHAND images ({IMAGE_NAME}) in this folder')
+    size = image_size(layout, present)
+    if expected_size is not None:
+        want = (expected_size, expected_size) if isinstance(expected_size, int) else tuple(expected_size)
+        if want != size:
+            raise FreiHandFormatError(f'{layout.rgb_dir}: images are {size[0]}x{size[1]} but image_size='
+                                      f'{expected_size}; leave image_size=None to read it from the files')
+    fields = tuple(fields)
+    if fields:
+        ann = read_annotations(root, layout.prefix, size, fields)
+        n = len(ann[fields[0]])
+        check_images(layout, n, present, annotation_file(root, layout.prefix, fields[0]))
+    else:
+        ann, n = {}, count_samples(layout, present)
+    uv = boxes = None
+    if 'xyz' in ann and 'K' in ann:
+        uv = project(ann['xyz'], ann['K'])
+        boxes = keypoint_boxes(uv)
+    return SplitData(layout, n, size, ann, uv, boxes)

@@ -8,20 +8,9 @@ import numpy as np
 from mmpose.datasets.datasets.base import BaseCocoStyleDataset
 from mmpose.registry import DATASETS
 
-from peclr_mm.freihand import (
-    IMAGE_NAME,
-    FreiHandFormatError,
-    annotation_file,
-    check_images,
-    check_versions,
-    image_ids_on_disk,
-    image_size,
-    keypoint_boxes,
-    read_annotations,
-    split_layout,
-)
+from peclr_mm.freihand import ANNOTATIONS, check_versions, read_split
 from peclr_mm.freihand import VERSIONS as FREIHAND_VERSIONS
-from peclr_mm.geometry import NUM_JOINTS, SKELETON, project
+from peclr_mm.geometry import NUM_JOINTS, SKELETON
 
 _NAMES = ['wrist'] + [f'{finger}{j}' for finger in ('thumb', 'forefinger', 'middle_finger', 'ring_finger',
                                                     'pinky_finger') for j in range(1, 5)]
@@ -89,11 +78,11 @@ class FreiHand3DDataset(BaseCocoStyleDataset):
         lazy_init (bool): as mmengine's ``BaseDataset``. Defaults to False.
         max_refetch (int): as mmengine's ``BaseDataset``. Defaults to 1000.
 
-    Every file is validated on load by :mod:`peclr_mm.freihand` (images named ``%08d.jpg`` and of one size,
+    Every file is validated on load by :func:`peclr_mm.freihand.read_split` (images named ``%08d.jpg`` and of one size,
     lengths of xyz/K/scale and images agree, shapes 21x3 / 3x3 / scalar, finite values, invertible upper
     triangular K with the principal point in the image, positive depth and scale; implausible scales and
     hands outside the image are warned about); a failure raises
-    :class:`~peclr_mm.fileio.FreiHandFormatError` naming the file, the field and the sample index.
+    :class:`~peclr_mm.freihand.FreiHandFormatError` naming the file, the field and the sample index.
     """
 
     METAINFO: dict = FREIHAND3D_METAINFO
@@ -157,29 +146,17 @@ class FreiHand3DDataset(BaseCocoStyleDataset):
 
     def load_data_list(self) -> List[dict]:
         """Read, validate and expand the annotations into one data info per (sample, version)."""
-        root = self.data_root or ''
-        layout = split_layout(root, 'evaluation' if self.split == 'test' else 'training')
-        present = image_ids_on_disk(layout.rgb_dir)
-        if not present:
-            raise FreiHandFormatError(f'{layout.rgb_dir}: empty: no FreiHAND images ({IMAGE_NAME}) in this '
-                                      'folder')
-        size = image_size(layout, present)
-        if self.image_size is not None and tuple(self.image_size) != size:
-            raise FreiHandFormatError(f'{layout.rgb_dir}: images are {size[0]}x{size[1]} but image_size='
-                                      f'{tuple(self.image_size)}; leave image_size=None to read it from the files')
-        ann = read_annotations(root, layout.prefix, size)
-        xyz, K, scale = ann['xyz'], ann['K'], ann['scale']
-        n = len(xyz)
-        check_images(layout, n, present, annotation_file(root, layout.prefix, 'xyz'))
+        data = read_split(self.data_root or '', 'evaluation' if self.split == 'test' else 'training', ANNOTATIONS,
+                          self.image_size)
+        xyz, K, scale = data.annotations['xyz'], data.annotations['K'], data.annotations['scale']
+        n = data.num_samples
         version_ids = [0] if self.split == 'test' else [self.VERSIONS.index(v) for v in self.versions]
         samples = self._select_samples(n)
         pairs = [(int(i), v) for v in version_ids for i in samples]
         image_ids = np.array([i + n * v for i, v in pairs], dtype=np.int64)
-        rgb_dir = layout.rgb_dir
-
-        uv = project(xyz, K)
-        boxes = keypoint_boxes(uv)
-        w, h = size
+        rgb_dir = data.layout.rgb_dir
+        uv, boxes = data.keypoints, data.boxes
+        w, h = data.size
         data_list = []
         for (i, v), img_id in zip(pairs, image_ids):
             if self.bbox_mode == 'image':

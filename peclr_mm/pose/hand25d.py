@@ -28,6 +28,15 @@ class Hand25D(BaseKeypointCodec):
     the *input* camera ``K' = A K`` (``input_K``, set by :class:`TopdownAffine3D`), so the 3-D result is
     in the original camera frame, in metres, whatever crop/rotation/flip produced the input.
 
+    :meth:`decode` does not follow mmpose's ``decode(encoded) -> (keypoints, scores)``: it takes each
+    sample's input camera ``input_K`` and bone length ``hand_scale`` (and optionally a refined root depth)
+    and returns ``(keypoints_cam, keypoints)``. The 2.5-D labels carry neither camera nor size (normalised
+    ``u, v`` and ``z_rel / s``): 3-D joints in metres exist only with ``K'`` (to turn ``u, v`` into rays)
+    and ``s`` (for metric depth and the closed-form root), which differ per sample and come with the data
+    samples, not the config. A regression has no scores; :class:`Regression25DHead` sets them to 1. mmpose's
+    own 3-D codecs take per-sample inputs in the same way (``ImagePoseLifting.decode(encoded,
+    target_root)``, ``Hand3DHeatmap.decode(heatmaps, root_depth, hand_type)``).
+
     Args:
         input_size (tuple): network input size ``(w, h)``.
         root_index (int): the root joint (FreiHAND: 0, the wrist).

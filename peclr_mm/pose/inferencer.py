@@ -8,7 +8,8 @@
     >>> result['predictions'][0][0]['keypoints']  # (21, 3) metres, camera frame
 
 ``MMPoseInferencer(pose3d=CONFIG)`` builds this inferencer for every config whose head is a
-:class:`Regression25DHead` (:func:`route_mmpose_inferencer`); ``Hand25DInferencer(CONFIG, ...)`` is the same
+:class:`Regression25DHead` (:func:`peclr_mm.compat.inferencer_routing.route_pose3d_inferencers`, through
+:func:`build_3d_inferencer`); ``Hand25DInferencer(CONFIG, ...)`` is the same
 without the wrapper. It is mmpose's :class:`Hand3DInferencer` (hand detector, whole-image fallback, image /
 folder / video / webcam inputs, video out, progress bar, :class:`Pose3dLocalVisualizer` pictures) with the
 outputs of a 2.5-D model: per hand, ``keypoints`` (21, 3) in metres, in the camera frame when the image's
@@ -311,10 +312,3 @@ def build_3d_inferencer(upstream, *args, **kwargs):
     own = inspect.signature(Hand25DInferencer).parameters
     return Hand25DInferencer(**{k: v for k, v in bound.items() if k in own})
 
-
-def route_mmpose_inferencer() -> None:
-    """``MMPoseInferencer(pose3d=CONFIG)`` builds :class:`Hand25DInferencer` for 2.5-D configs
-    (:func:`peclr_mm.mim.route_inferencer`, which the package's start-up hook also runs as soon as mmpose's
-    ``mmpose_inferencer`` module is imported)."""
-    from peclr_mm.mim import route_inferencer
-    route_inferencer()

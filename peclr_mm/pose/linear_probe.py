@@ -31,9 +31,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from peclr_mm.features import pool_features
 from peclr_mm.freihand.scorer import align_w_scale, keypoint_scores, point_errors
 from peclr_mm.geometry import project
 from peclr_mm.pose.hand25d import Hand25D
@@ -160,15 +160,6 @@ def select_ridge(X_tr: np.ndarray, Y_tr: np.ndarray, X_val: np.ndarray, Y_val: n
     return fit_ridge(X_all, Y_all, best), errors
 
 
-def pool_map(x: torch.Tensor, grid: int = 1) -> torch.Tensor:
-    """(B, C, H, W) feature map -> (B, C * grid * grid): average-pooled to ``grid x grid`` cells
-    (``adaptive_avg_pool2d``) and flattened channel-major; ``grid=1`` is the global average. (B, C) passes
-    through."""
-    if x.dim() == 2:
-        return x
-    return F.adaptive_avg_pool2d(x.float(), grid).flatten(1)
-
-
 @torch.no_grad()
 def extract_features(model: nn.Module, batches: Iterable[dict], device: str | torch.device = 'cpu',
                      spatial: int | None = None, grid: int = 4, neck: nn.Module | None = None
@@ -184,7 +175,7 @@ def extract_features(model: nn.Module, batches: Iterable[dict], device: str | to
             pipeline ending in :class:`~peclr_mm.pose.PackHand3DInputs`, e.g. a ``DataLoader``.
         device (str | torch.device): where the backbone runs. Defaults to ``'cpu'``.
         spatial (int, optional): index, in the backbone's output tuple, of a map to return as ``spatial``
-            (:func:`pool_map` to ``grid x grid``). Defaults to None (not returned).
+            (:func:`~peclr_mm.features.pool_features` to ``grid x grid``). Defaults to None (not returned).
         grid (int): cells per side of ``spatial``. Defaults to 4.
         neck (nn.Module, optional): a projection taking ``(last map,)`` and returning ``(z,)`` (e.g.
             mmpretrain's ``NonLinearNeck`` of a SelfSupervisor), run in eval mode; its output is returned
@@ -206,9 +197,9 @@ def extract_features(model: nn.Module, batches: Iterable[dict], device: str | to
             data = model.data_preprocessor(batch, training=False)
             out = model.backbone(data['inputs'])
             out = tuple(out) if isinstance(out, tuple | list) else (out,)
-            feats['features'].append(pool_map(out[-1]))
+            feats['features'].append(pool_features(out[-1].float()))
             if spatial is not None:
-                feats['spatial'].append(pool_map(out[spatial], grid))
+                feats['spatial'].append(pool_features(out[spatial].float(), grid))
             if neck is not None:
                 feats['z'].append(neck((out[-1],))[0].float())
             for ds in data['data_samples']:

@@ -14,7 +14,8 @@ from mmpose.utils.tensor_utils import to_numpy
 from mmpose.utils.typing import OptConfigType, OptSampleList, Predictions
 from torch import Tensor, nn
 
-from peclr_mm.geometry import SCALE_BONE
+from peclr_mm.features import pool_features
+from peclr_mm.pose.hand25d import Hand25D
 from peclr_mm.pose.root_depth import rays_torch, root_depth_torch
 
 
@@ -60,11 +61,10 @@ class Regression25DHead(BaseHead):
         root_hidden (int): hidden width of the MLP.
         root_clamp (tuple): clamp of the closed-form root depth (units of ``s``) fed to the MLP.
         root_loss (dict, optional): loss on the refined root depth. Defaults to ``L1Loss``.
-        decoder (dict): a :class:`Hand25D` codec config (needed for ``predict``).
+        decoder (dict): a :class:`Hand25D` codec config (needed for ``predict`` and ``refine_root``);
+            the head takes its ``root_index`` and ``scale_bone`` (without one, those of a default Hand25D).
         init_cfg (dict, optional): initialisation; defaults to N(0, 0.01) for linear layers.
     """
-
-    _version = 2
 
     def __init__(self,
                  in_channels: int,
@@ -87,8 +87,10 @@ class Regression25DHead(BaseHead):
         self.decoder = KEYPOINT_CODECS.build(decoder) if decoder is not None else None
         if refine_root and self.decoder is None:
             raise ValueError('Regression25DHead(refine_root=True) needs a Hand25D decoder (input size)')
-        self.root_index = getattr(self.decoder, 'root_index', 0)
-        self.scale_bone = tuple(getattr(self.decoder, 'scale_bone', SCALE_BONE))
+        # The root joint and the reference bone are the codec's (a default Hand25D's without a decoder).
+        codec = self.decoder if self.decoder is not None else Hand25D()
+        self.root_index = codec.root_index
+        self.scale_bone = codec.scale_bone
         self.fc = nn.Linear(in_channels, num_joints * 3)
         self.refine_root = refine_root
         self.root_clamp = tuple(root_clamp)
@@ -101,10 +103,7 @@ class Regression25DHead(BaseHead):
 
     def forward(self, feats: Tensor | Tuple[Tensor]) -> Tensor:
         """Features (last of a tuple; (B, C, H, W) or (B, C)) -> (B, K, 3) normalised 2.5-D pose."""
-        x = feats[-1] if isinstance(feats, tuple | list) else feats
-        if x.dim() == 4:
-            x = x.mean(dim=(2, 3))
-        out = self.fc(torch.flatten(x, 1)).view(-1, self.num_joints, 3)
+        out = self.fc(pool_features(feats)).view(-1, self.num_joints, 3)
         keep = torch.ones(self.num_joints, 3, device=out.device, dtype=out.dtype)
         keep[self.root_index, 2] = 0  # the root's relative depth is 0 by definition
         return out * keep

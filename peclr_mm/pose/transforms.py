@@ -9,7 +9,6 @@ from mmpose.registry import TRANSFORMS
 from mmpose.structures.bbox import get_udp_warp_matrix, get_warp_matrix
 
 from peclr_mm.geometry import as_intrinsics, to_homogeneous
-from peclr_mm.reprs import format_repr
 
 # The intrinsics the official PeCLR release assumes for its 224 x 224 network input when no camera is
 # given (``K_default`` of ``RN_25D_wMLPref`` in github.com/dahiyaaneesh/peclr, src/models/rn_25D_wMLPref.py).
@@ -81,6 +80,10 @@ class TopdownAffine3D(TopdownAffine):
                              f'{default_hand_scale}')
         self.default_hand_scale = float(default_hand_scale)
 
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(input_size={self.input_size!r}, use_udp={self.use_udp!r}, '
+                f'default_K={self.default_K.tolist()!r}, default_hand_scale={self.default_hand_scale!r})')
+
     def transform(self, results: Dict) -> dict | None:
         img_shape = results['img'][0].shape if isinstance(results['img'], list) else results['img'].shape
         num = len(results['bbox_center'])
@@ -108,10 +111,6 @@ class TopdownAffine3D(TopdownAffine):
         else:
             results['input_K'] = np.einsum('ij,njk->nik', affine, np.asarray(results['K'], np.float64))
         return results
-
-    def __repr__(self) -> str:
-        return format_repr(self, input_size=self.input_size, use_udp=self.use_udp, default_K=self.default_K.tolist(),
-                           default_hand_scale=self.default_hand_scale)
 
 
 @TRANSFORMS.register_module()

@@ -2,11 +2,12 @@
 
 Importing this package (``custom_imports=dict(imports=['peclr_mm.selfsup'])``) registers the tracked
 geometric transforms, appearance transforms, multi-view wrapper and packing, the unlabeled hand datasets,
-the release's view, sampler, optimizer and schedule, the ``PeCLR`` model and the ``EquivarianceMonitorHook``, and allow-lists mmengine checkpoint contents for
-torch's safe loading. It never imports mmpose.
+the release's view, sampler, optimizer and schedule, the ``PeCLR`` model and the ``EquivarianceMonitorHook``, allow-lists mmengine checkpoint contents for
+torch's safe loading, and applies :mod:`peclr_mm.compat` (the plugin's changes to mmengine: safe checkpoint
+loading, ``torchrun --launcher pytorch`` on the CPU). It never imports mmpose.
 """
+from peclr_mm import compat
 from peclr_mm.checkpoint import register_safe_globals
-from peclr_mm.dist_cpu import enable_cpu_distributed
 
 from .appearance import HSVColorJitter, RandomGaussianNoise
 from .diagnostics import backbone_and_projection, bn_mode, effective_rank, pair_agreement
@@ -26,7 +27,7 @@ from .source_sampler import SourceBalancedSampler
 from .tracked_transforms import TrackedCrop, TrackedRandomAffine, TrackedWarp, normalization_matrix
 
 register_safe_globals()
-enable_cpu_distributed()  # torchrun --launcher pytorch on CPU (gloo); no-op with a GPU
+compat.apply()  # every change to upstream, where the running versions need it (docs/compat.md)
 
 __all__ = [
     'HSVColorJitter', 'RandomGaussianNoise', 'PackPeCLRInputs', 'all_gather_with_grad', 'FreiHandImages',

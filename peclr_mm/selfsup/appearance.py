@@ -14,8 +14,6 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 from mmpretrain.registry import TRANSFORMS
 
-from peclr_mm.reprs import format_repr
-
 
 def _check_range(r: Sequence[float], name: str, low: float = 0.0) -> tuple[float, float]:
     lo, hi = (float(v) for v in r)
@@ -62,6 +60,11 @@ class HSVColorJitter(BaseTransform):
         self.rounding = rounding
         self._ramp = np.arange(256, dtype=np.float64 if rounding == 'floor' else np.float32)
 
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(hue={self.hue!r}, saturation={self.saturation!r}, '
+                f'value_alpha={self.value_alpha!r}, value_beta={self.value_beta!r}, prob={self.prob!r}, '
+                f'rgb_input={self.rgb_input!r}, rounding={self.rounding!r})')
+
     def transform(self, results: dict) -> dict:
         if np.random.rand() >= self.prob:
             return results
@@ -80,11 +83,6 @@ class HSVColorJitter(BaseTransform):
         results['img'] = cv2.cvtColor(cv2.LUT(hsv, lut), back)
         return results
 
-    def __repr__(self) -> str:
-        return format_repr(self, hue=self.hue, saturation=self.saturation, value_alpha=self.value_alpha,
-                           value_beta=self.value_beta, prob=self.prob, rgb_input=self.rgb_input,
-                           rounding=self.rounding)
-
 
 @TRANSFORMS.register_module()
 class RandomGaussianNoise(BaseTransform):
@@ -101,6 +99,9 @@ class RandomGaussianNoise(BaseTransform):
         self.std = float(std)
         self.prob = prob
 
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}(std={self.std!r}, prob={self.prob!r})'
+
     def transform(self, results: dict) -> dict:
         if np.random.rand() >= self.prob:
             return results
@@ -108,6 +109,3 @@ class RandomGaussianNoise(BaseTransform):
         noise = np.random.normal(0.0, self.std, img.shape).astype(np.float32)
         results['img'] = np.clip(img.astype(np.float32) + noise, 0, 255).astype(img.dtype)
         return results
-
-    def __repr__(self) -> str:
-        return format_repr(self, std=self.std, prob=self.prob)

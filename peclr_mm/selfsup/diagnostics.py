@@ -21,7 +21,9 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from .equivariance import canonicalize, l2_normalize
+from peclr_mm.features import pool_features
+
+from .equivariance import DEFAULT_UNDO, canonicalize, l2_normalize
 
 BN_MODES = ('eval', 'train')
 
@@ -48,12 +50,6 @@ def bn_mode(model: nn.Module, mode: str) -> Iterator[nn.Module]:
             m.training = flag
 
 
-def pooled(feats) -> torch.Tensor:
-    """Last backbone output (B, C, H, W) or (B, C) -> globally average-pooled (B, C)."""
-    x = feats[-1] if isinstance(feats, tuple | list) else feats
-    return x.mean(dim=(2, 3)) if x.dim() == 4 else x.flatten(1)
-
-
 @torch.no_grad()
 def backbone_and_projection(model: nn.Module, views: Sequence[torch.Tensor], mode: str = 'eval'
                             ) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -64,18 +60,18 @@ def backbone_and_projection(model: nn.Module, views: Sequence[torch.Tensor], mod
     with bn_mode(model, mode):
         feats = model.backbone(x)
         z = model.neck(feats)[0]
-    return pooled(feats).view(n, v, -1), z.view(n, v, -1)
+    return pool_features(feats).view(n, v, -1), z.view(n, v, -1)
 
 
 @torch.no_grad()
-def pair_agreement(z: torch.Tensor, aug_norm: torch.Tensor, undo: Sequence[str] = ('rotate', 'translate'),
+def pair_agreement(z: torch.Tensor, aug_norm: torch.Tensor, undo: Sequence[str] = DEFAULT_UNDO,
                    mode: str = 'exact', normalize: str = 'after') -> Dict[str, float]:
     """Mean positive-pair cosine of the projections with and without the undo.
 
     Args:
         z (torch.Tensor): projections (n, 2, D) of two views of each of n images.
         aug_norm (torch.Tensor): the views' augmentations (n, 2, 3, 3) in normalised view coordinates.
-        undo (Sequence[str]): parts to undo. Defaults to ``('rotate', 'translate')``.
+        undo (Sequence[str]): parts to undo. Defaults to :data:`~peclr_mm.selfsup.equivariance.DEFAULT_UNDO`.
         mode (str): ``'exact'`` or ``'official'``. Defaults to ``'exact'``.
         normalize (str): ``'after'`` or ``'both'``. Defaults to ``'after'``.
 

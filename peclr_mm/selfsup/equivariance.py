@@ -20,6 +20,7 @@ from typing import Dict, Sequence
 import torch
 
 UNDO_PARTS = ('rotate', 'translate', 'scale', 'flip')
+DEFAULT_UNDO = ('rotate', 'translate')  # the paper's: what PeCLR undoes unless told otherwise
 INVERSE_MODES = ('exact', 'official')
 NORMALIZE_MODES = ('after', 'both')
 

@@ -12,6 +12,7 @@ from mmengine.model import is_model_wrapper
 from mmpretrain.registry import HOOKS
 
 from .diagnostics import BN_MODES, backbone_and_projection, effective_rank, pair_agreement
+from .equivariance import DEFAULT_UNDO
 
 
 @HOOKS.register_module()
@@ -38,7 +39,7 @@ class EquivarianceMonitorHook(Hook):
         seed (int): seed of the probe images' choice and views. Defaults to 0.
         bn_modes (Sequence[str]): subset of ``('eval', 'train')``. Defaults to both.
         undo (Sequence[str], optional): parts to undo; defaults to the model's ``undo`` or
-            ``('rotate', 'translate')``.
+            :data:`~peclr_mm.selfsup.equivariance.DEFAULT_UNDO`.
         mode (str, optional): inverse mode; defaults to the model's ``mode`` or ``'exact'``.
         normalize (str, optional): normalisation placement; defaults to the model's ``normalize`` or
             ``'after'``.
@@ -85,7 +86,7 @@ class EquivarianceMonitorHook(Hook):
         data = model.data_preprocessor(batch, False)
         views, samples = data['inputs'], data['data_samples']
         aug = torch.stack([ds.get(self.matrix_key) for ds in samples]).to(views[0].device)
-        undo = self.undo if self.undo is not None else getattr(model, 'undo', ('rotate', 'translate'))
+        undo = self.undo if self.undo is not None else getattr(model, 'undo', DEFAULT_UNDO)
         mode = self.mode or getattr(model, 'mode', 'exact')
         normalize = self.normalize or getattr(model, 'normalize', 'after')
         out = {}

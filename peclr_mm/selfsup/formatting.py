@@ -8,8 +8,6 @@ import torch
 from mmpretrain.datasets.transforms import PackInputs
 from mmpretrain.registry import TRANSFORMS
 
-from peclr_mm.reprs import format_repr
-
 
 @TRANSFORMS.register_module()
 class PackPeCLRInputs(PackInputs):
@@ -31,6 +29,9 @@ class PackPeCLRInputs(PackInputs):
         super().__init__(input_key='img', algorithm_keys=(), meta_keys=meta_keys)
         self.matrix_keys = tuple(matrix_keys)
 
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}(matrix_keys={self.matrix_keys!r}, meta_keys={self.meta_keys!r})'
+
     def transform(self, results: dict) -> dict:
         if results.get('peclr_pending', False):
             raise RuntimeError('PackPeCLRInputs: a tracked view was never warped (add TrackedWarp)')
@@ -41,6 +42,3 @@ class PackPeCLRInputs(PackInputs):
         for key in self.matrix_keys:
             packed['data_samples'].set_field(torch.from_numpy(np.asarray(results[key], np.float32)), key)
         return packed
-
-    def __repr__(self) -> str:
-        return format_repr(self, matrix_keys=self.matrix_keys, meta_keys=self.meta_keys)

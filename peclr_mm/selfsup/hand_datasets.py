@@ -18,23 +18,16 @@ import numpy as np
 from mmengine.dataset import BaseDataset
 from mmpretrain.registry import DATASETS, TRANSFORMS
 
-from peclr_mm.freihand import VERSIONS as FREIHAND_VERSIONS
 from peclr_mm.freihand import (
+    IMAGE_EXTENSIONS,
     FreiHandFormatError,
     annotation_file,
-    check_images,
     check_versions,
-    count_samples,
-    image_ids_on_disk,
-    image_size,
-    keypoint_boxes,
     load_json,
-    read_annotations,
-    split_layout,
+    read_split,
 )
-from peclr_mm.geometry import project
+from peclr_mm.freihand import VERSIONS as FREIHAND_VERSIONS
 
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')
 # MANO vertices of the fingertips (thumb, index, middle, ring, pinky) that the release appends to the 16
 # regressed MANO joints (``get_joints_from_mano_mesh``, data_loader/utils.py).
 MANO_TIP_VERTICES = (744, 320, 443, 555, 672)
@@ -85,7 +78,7 @@ class FreiHandImages(_HandImages):
     samples in the release). ``num_samples`` is the length of ``training_K.json`` (or ``training_xyz.json``);
     without either, the number of files divided by 4.
 
-    The hand box (``bbox``): ``'keypoints'`` is the tight box of the joints projected with K, as the
+    The hand box (``bbox_mode``): ``'keypoints'`` is the tight box of the joints projected with K, as the
     official loader crops training samples (``F_DB`` keeps their labels for the crop); ``'pseudo'`` is the
     release's centred pseudo box of half-size ``bbox_scale * image_size / 2``, which it uses only where no
     labels exist (the evaluation split); ``image_size`` is the side of the (square) images, read from the
@@ -107,18 +100,18 @@ class FreiHandImages(_HandImages):
         indices (int | Sequence[int], optional): keep only these items (mmengine semantics).
         image_size (int, optional): side of the square images, for the pseudo box; None (default) reads
             it from the files (every image's header: they must share one size). Given, it must match them.
-        bbox (str): ``'auto'``, ``'keypoints'`` or ``'pseudo'`` (see above).
+        bbox_mode (str): ``'auto'``, ``'keypoints'`` or ``'pseudo'`` (see above).
         bbox_scale (float): official pseudo-box scale (``BOUND_BOX_SCALE``). Defaults to 0.33.
     """
 
     BBOX_MODES = ('auto', 'keypoints', 'pseudo')
 
     def __init__(self, data_root: str, versions: Sequence[str] = FREIHAND_VERSIONS, pipeline: Sequence = (),
-                 indices=None, image_size: int | None = None, bbox: str = 'auto', bbox_scale: float = 0.33,
+                 indices=None, image_size: int | None = None, bbox_mode: str = 'auto', bbox_scale: float = 0.33,
                  **kwargs) -> None:
-        if bbox not in self.BBOX_MODES:
-            raise ValueError(f'unknown bbox {bbox!r}; valid: {list(self.BBOX_MODES)}')
-        self.bbox = bbox
+        if bbox_mode not in self.BBOX_MODES:
+            raise ValueError(f'unknown bbox_mode {bbox_mode!r}; valid: {list(self.BBOX_MODES)}')
+        self.bbox_mode = bbox_mode
         self.versions = check_versions(versions, 'FreiHandImages')
         self.image_size = image_size
         self.bbox_scale = bbox_scale
@@ -126,29 +119,18 @@ class FreiHandImages(_HandImages):
         super().__init__(data_root=data_root, pipeline=pipeline, indices=indices, **kwargs)
 
     def load_data_list(self) -> List[dict]:
-        """Images paired with their samples through the shared FreiHAND layout check
-        (:mod:`peclr_mm.freihand`): with annotations, exactly ``4 x N`` images must exist for their ``N``
-        samples; without, the files must be ``4 x N`` consecutively numbered images."""
-        layout = split_layout(self.data_root, 'training')
-        present = image_ids_on_disk(layout.rgb_dir)
-        fields = tuple(f for f in ('xyz', 'K') if osp.exists(annotation_file(self.data_root, layout.prefix, f)))
-        if self.bbox == 'keypoints' and len(fields) < 2:
-            raise FreiHandFormatError(f"{self.data_root}: bbox='keypoints' needs training_xyz.json and "
+        """Images paired with their samples by :func:`peclr_mm.freihand.read_split`: with annotations,
+        exactly ``4 x N`` images must exist for their ``N`` samples; without, the files must be ``4 x N``
+        consecutively numbered images."""
+        fields = tuple(f for f in ('xyz', 'K') if osp.exists(annotation_file(self.data_root, 'training', f)))
+        if self.bbox_mode == 'keypoints' and len(fields) < 2:
+            raise FreiHandFormatError(f"{self.data_root}: bbox_mode='keypoints' needs training_xyz.json and "
                                       'training_K.json')
-        size = image_size(layout, present) if present else None  # every header: one size
-        if self.image_size is not None and size is not None and size != (self.image_size, self.image_size):
-            raise FreiHandFormatError(f'{layout.rgb_dir}: images are {size[0]}x{size[1]} but image_size='
-                                      f'{self.image_size}; leave image_size=None to read it from the files')
-        if fields:
-            ann = read_annotations(self.data_root, 'training', size, fields)
-            n = len(ann[fields[0]])
-            check_images(layout, n, present, annotation_file(self.data_root, layout.prefix, fields[0]))
-        else:
-            ann, n = {}, count_samples(layout, present)
-        if self.bbox == 'keypoints' or (self.bbox == 'auto' and len(fields) == 2):
-            uv = project(ann['xyz'], ann['K'])
-            boxes = keypoint_boxes(uv)
-            self._keypoints = uv.astype(np.float32)
+        split = read_split(self.data_root, 'training', fields, self.image_size)
+        layout, n, size = split.layout, split.num_samples, split.size
+        if self.bbox_mode != 'pseudo' and split.boxes is not None:  # 'keypoints', or 'auto' with xyz and K
+            boxes = split.boxes
+            self._keypoints = split.keypoints.astype(np.float32)
         else:
             if size[0] != size[1]:
                 raise FreiHandFormatError(f'{layout.rgb_dir}: images are {size[0]}x{size[1]}; the pseudo box '
@@ -299,7 +281,8 @@ class HandImageFolder(_HandImages):
     Args:
         data_root (str): folder to scan.
         pipeline (Sequence[dict]): data pipeline.
-        extensions (Sequence[str]): file suffixes to include (case-insensitive).
+        extensions (Sequence[str]): file suffixes to include (case-insensitive). Defaults to
+            :data:`peclr_mm.freihand.IMAGE_EXTENSIONS`.
         indices (int | Sequence[int], optional): keep only these items (mmengine semantics).
     """
 

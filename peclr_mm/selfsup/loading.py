@@ -9,8 +9,6 @@ from mmcv.transforms import BaseTransform
 from mmengine.logging import print_log
 from mmpretrain.registry import TRANSFORMS
 
-from peclr_mm.reprs import format_repr
-
 
 @TRANSFORMS.register_module()
 class LoadHandImage(BaseTransform):
@@ -30,6 +28,9 @@ class LoadHandImage(BaseTransform):
     def __init__(self, skip_unreadable: bool = False) -> None:
         self.skip_unreadable = skip_unreadable
         self.skipped = 0
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}(skip_unreadable={self.skip_unreadable!r})'
 
     def transform(self, results: dict) -> dict | None:
         path = results['img_path']
@@ -51,6 +52,3 @@ class LoadHandImage(BaseTransform):
         results['img'] = img
         results['img_shape'] = results['ori_shape'] = img.shape[:2]
         return results
-
-    def __repr__(self) -> str:
-        return format_repr(self, skip_unreadable=self.skip_unreadable)

@@ -8,8 +8,6 @@ from mmengine.dataset import BaseDataset
 from mmpretrain.registry import DATASETS
 from torch.utils.data import Dataset
 
-from peclr_mm.reprs import format_repr
-
 
 @DATASETS.register_module()
 class MixedHandDataset(Dataset):
@@ -88,5 +86,5 @@ class MixedHandDataset(Dataset):
         return self.datasets[self._src[idx]][int(self._item[idx])]
 
     def __repr__(self) -> str:
-        return format_repr(self, sources=self.metainfo['sources'], sizes=self.sizes.tolist(),
-                           weights=self.metainfo['weights'], length=len(self))
+        return (f'{self.__class__.__name__}(sources={self.metainfo["sources"]!r}, '
+                f'sizes={self.sizes.tolist()!r}, weights={self.metainfo["weights"]!r}, length={len(self)!r})')

@@ -19,8 +19,8 @@ class MultiViewTracked(BaseTransform):
     Added/updated keys (matrices float64, column vectors):
 
     - ``img``: list of V images;
-    - ``aug_norm`` (V, 3, 3): each view's augmentation, nominal view -> view in normalised view coordinates
-      (the tracked ``peclr_aug_norm``; what :class:`PeCLR` undoes);
+    - ``aug_norm`` (V, 3, 3): each view's ``aug_norm`` (its augmentation, nominal view -> view in normalised
+      view coordinates; what :class:`PeCLR` undoes);
     - ``homography_matrix`` (V, 3, 3): source pixels -> view pixels, the map each view was resampled with
       (mmdet's name; kept for inspection, not packed by default).
 
@@ -54,7 +54,7 @@ class MultiViewTracked(BaseTransform):
                                    f'got {pipeline}')
             imgs.append(out['img'])
             homography.append(out['homography_matrix'])
-            aug_norm.append(out['peclr_aug_norm'])
+            aug_norm.append(out['aug_norm'])
         results['img'] = imgs
         results['img_shape'] = imgs[0].shape[:2]
         results['aug_norm'] = np.stack(aug_norm)

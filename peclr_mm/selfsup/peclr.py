@@ -9,7 +9,7 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch import nn
 
-from .equivariance import INVERSE_MODES, NORMALIZE_MODES, canonicalize, check_undo, l2_normalize
+from .equivariance import DEFAULT_UNDO, INVERSE_MODES, NORMALIZE_MODES, canonicalize, check_undo, l2_normalize
 from .gather import all_gather_with_grad
 
 
@@ -45,8 +45,9 @@ class PeCLR(BaseSelfSupervisor):
         neck (dict): Config of the projection (``NonLinearNeck``); its output size must be even.
         head (dict): Config of the contrastive head (``ContrastiveHead``; paper: temperature 0.5).
         undo (Sequence[str]): Parts of the augmentation to undo, a subset of
-            ``('rotate', 'translate', 'scale', 'flip')``. Defaults to ``('rotate', 'translate')``, the
-            paper's; scale and flip are this project's extension.
+            ``('rotate', 'translate', 'scale', 'flip')``. Defaults to
+            :data:`~peclr_mm.selfsup.equivariance.DEFAULT_UNDO` (``('rotate', 'translate')``, the paper's);
+            scale and flip are this project's extension.
         mode (str): Inverse, ``'exact'`` or ``'official'`` (see :mod:`peclr_mm.selfsup.equivariance`).
             Defaults to ``'exact'``.
         normalize (str, optional): ``'after'`` or ``'both'``. Defaults to None, the mode's default.
@@ -57,7 +58,7 @@ class PeCLR(BaseSelfSupervisor):
         init_cfg (dict, optional): Initialisation config. Defaults to None.
     """
 
-    def __init__(self, backbone: dict, neck: dict, head: dict, undo: Sequence[str] = ('rotate', 'translate'),
+    def __init__(self, backbone: dict, neck: dict, head: dict, undo: Sequence[str] = DEFAULT_UNDO,
                  mode: str = 'exact', normalize: str | None = None, matrix_key: str = 'aug_norm',
                  pretrained: str | None = None, data_preprocessor: dict | None = None,
                  init_cfg: dict | None = None) -> None:

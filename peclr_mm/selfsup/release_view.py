@@ -12,7 +12,7 @@ its README command) builds each view from the source image and its 2-D keypoints
 
 The release records ``angle = a`` and ``jitter = c - side - o`` (``-j`` unless clamped) per view and its
 model undoes them on the latent points (``hybrid2_model.py``): shift by ``-jitter / 128`` times the point
-range, rotate by ``a`` about the centroid. Here they travel as ``peclr_aug_norm = T(t) @ R(theta)`` with
+range, rotate by ``a`` about the centroid. Here they travel as ``aug_norm = T(t) @ R(theta)`` with
 ``theta = -a`` (radians) and ``t = jitter / size``, which :class:`PeCLR` with ``mode='official'`` decomposes
 into exactly those two numbers.
 """
@@ -25,8 +25,6 @@ import cv2
 import numpy as np
 from mmcv.transforms import BaseTransform
 from mmpretrain.registry import TRANSFORMS
-
-from peclr_mm.reprs import format_repr
 
 
 def release_aug_norm(angle_deg: float, jitter: Sequence[float], size: int) -> np.ndarray:
@@ -46,7 +44,7 @@ class ReleaseHandView(BaseTransform):
     keypoints ``x -> W - x``).
 
     Required keys: ``img`` (H x W x C), ``keypoints_key`` ((K, 2) source pixels). Optional: ``flip_key``.
-    Added keys: ``img`` (size x size), ``img_shape``, ``peclr_aug_norm`` (the release's angle and jitter
+    Added keys: ``img`` (size x size), ``img_shape``, ``aug_norm`` (the release's angle and jitter
     record, see the module docstring), ``homography_matrix`` (source -> view pixels as the release moves
     its keypoints: flip, rotation, crop shift, per-axis resize factor), ``peclr_release`` (``angle``,
     ``jitter``, ``margin``, ``origin``, ``side``), ``peclr_pending`` = False.
@@ -82,6 +80,10 @@ class ReleaseHandView(BaseTransform):
             raise ValueError(f'{where}: "{self.keypoints_key}" must be finite (K, 2), got shape {kp.shape}')
         return kp[:, :2].copy()
 
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(size={self.size!r}, max_angle={self.max_angle!r}, '
+                f'margin={self.margin!r}, jitter={self.jitter!r}, keypoints_key={self.keypoints_key!r})')
+
     def transform(self, results: dict) -> dict:
         img, kp = results['img'], self._keypoints(results)
         h, w = img.shape[:2]
@@ -113,10 +115,6 @@ class ReleaseHandView(BaseTransform):
         homography = np.diag([fx, fy, 1.0]) @ np.array([[1.0, 0, -ox], [0, 1, -oy], [0, 0, 1]]) \
             @ np.vstack([rot, [0, 0, 1]]) @ flip
         results.update(img=img, img_shape=img.shape[:2], homography_matrix=homography,
-                       peclr_aug_norm=release_aug_norm(angle, record, self.size), peclr_pending=False,
+                       aug_norm=release_aug_norm(angle, record, self.size), peclr_pending=False,
                        peclr_release=dict(angle=angle, jitter=record, margin=margin, origin=(ox, oy), side=side))
         return results
-
-    def __repr__(self) -> str:
-        return format_repr(self, size=self.size, max_angle=self.max_angle, margin=self.margin, jitter=self.jitter,
-                           keypoints_key=self.keypoints_key)

@@ -9,13 +9,13 @@ Two matrices are kept in ``results`` while a view is built (3x3 float64, column 
 
 - ``peclr_crop_px``: source pixels -> *nominal* view pixels (the un-augmented crop: the hand box scaled to
   the output size, left hands mirrored). Set by :class:`TrackedCrop`.
-- ``peclr_aug_norm``: the random geometric augmentation, nominal view -> view, in normalised view
+- ``aug_norm``: the random geometric augmentation, nominal view -> view, in normalised view
   coordinates. Built by :class:`TrackedRandomAffine` as ``T(t) @ R(theta) @ S(s) @ F`` (flip, then scale
   and rotation about the view centre, then shift).
 
 :class:`TrackedWarp` alone goes to pixels, only to resample: it applies
-``A = N^-1 @ peclr_aug_norm @ N @ peclr_crop_px`` with **one** ``cv2.warpAffine`` and records ``A`` as
-``homography_matrix`` (source -> view pixels, mmdet's name). ``peclr_aug_norm`` travels on unchanged to
+``A = N^-1 @ aug_norm @ N @ peclr_crop_px`` with **one** ``cv2.warpAffine`` and records ``A`` as
+``homography_matrix`` (source -> view pixels, mmdet's name). ``aug_norm`` travels on unchanged to
 :class:`PeCLR`, which decomposes it and undoes it on the latent points (in the same normalised frame).
 """
 from __future__ import annotations
@@ -27,8 +27,6 @@ import cv2
 import numpy as np
 from mmcv.transforms import BaseTransform
 from mmpretrain.registry import TRANSFORMS
-
-from peclr_mm.reprs import format_repr
 
 _INTERP = {'nearest': cv2.INTER_NEAREST, 'bilinear': cv2.INTER_LINEAR, 'bicubic': cv2.INTER_CUBIC}
 
@@ -56,7 +54,7 @@ def _pair(size: int | Sequence[int]) -> tuple[int, int]:
 
 def _tracked_shape(results: dict, name: str) -> tuple[int, int]:
     """The view's output shape ``(H, W)``; a view not started by :class:`TrackedCrop` is an error naming ``name``."""
-    if 'peclr_crop_px' not in results or 'peclr_aug_norm' not in results:
+    if 'peclr_crop_px' not in results or 'aug_norm' not in results:
         raise KeyError(f'{name} needs TrackedCrop earlier in the view pipeline')
     return results['peclr_out_shape']
 
@@ -82,7 +80,7 @@ class TrackedCrop(BaseTransform):
     (a left hand), the nominal view is mirrored so that every hand looks right. Nothing is resampled here.
 
     Required keys: ``img``. Optional: ``bbox_key``, ``flip_key``.
-    Added keys: ``peclr_crop_px`` (source pixels -> nominal view pixels), ``peclr_aug_norm`` (identity, in
+    Added keys: ``peclr_crop_px`` (source pixels -> nominal view pixels), ``aug_norm`` (identity, in
     normalised view coordinates), ``peclr_out_shape`` ``(H, W)``, ``peclr_pending``.
 
     Args:
@@ -100,6 +98,10 @@ class TrackedCrop(BaseTransform):
         self.margin = float(margin)
         self.bbox_key = bbox_key
         self.flip_key = flip_key
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(size={self.size!r}, margin={self.margin!r}, '
+                f'bbox_key={self.bbox_key!r})')
 
     def transform(self, results: dict) -> dict:
         h, w = results['img'].shape[:2]
@@ -119,22 +121,19 @@ class TrackedCrop(BaseTransform):
         if results.get(self.flip_key, False):
             crop_px = np.array([[-1.0, 0, out_w - 1], [0, 1, 0], [0, 0, 1]]) @ crop_px
         results['peclr_crop_px'] = crop_px
-        results['peclr_aug_norm'] = np.eye(3)
+        results['aug_norm'] = np.eye(3)
         results['peclr_out_shape'] = (out_h, out_w)
         results['peclr_pending'] = True
         return results
 
-    def __repr__(self) -> str:
-        return format_repr(self, size=self.size, margin=self.margin, bbox_key=self.bbox_key)
-
 
 @TRANSFORMS.register_module()
 class TrackedRandomAffine(BaseTransform):
-    """Draw a random similarity (flip, scale, rotation, shift) and compose it onto ``peclr_aug_norm``.
+    """Draw a random similarity (flip, scale, rotation, shift) and compose it onto ``aug_norm``.
 
-    ``peclr_aug_norm <- T(t) @ R(theta) @ S(1 / margin) @ F @ peclr_aug_norm`` in normalised view
+    ``aug_norm <- T(t) @ R(theta) @ S(1 / margin) @ F @ aug_norm`` in normalised view
     coordinates, so rotation and scale act about the view centre; the shift is drawn in output pixels and
-    stored divided by ``max(H, W)``. Updated key: ``peclr_aug_norm``. Needs
+    stored divided by ``max(H, W)``. Updated key: ``aug_norm``. Needs
     :class:`TrackedCrop` before and :class:`TrackedWarp` after; nothing is resampled here.
 
     Args:
@@ -163,6 +162,11 @@ class TrackedRandomAffine(BaseTransform):
         self.flip_prob = flip_prob
         self.rotate_prob = rotate_prob
 
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(max_angle={self.angle!r}, shift={self.shift!r}, '
+                f'random_sign={self.random_sign!r}, margin={self.margin!r}, flip_prob={self.flip_prob!r}, '
+                f'rotate_prob={self.rotate_prob!r})')
+
     def transform(self, results: dict) -> dict:
         out_h, out_w = _tracked_shape(results, 'TrackedRandomAffine')
         flip = np.random.rand() < self.flip_prob
@@ -176,20 +180,16 @@ class TrackedRandomAffine(BaseTransform):
         step = np.array([[zoom * c, -zoom * s, t[0]], [zoom * s, zoom * c, t[1]], [0, 0, 1.0]])
         if flip:
             step = step @ np.diag([-1.0, 1.0, 1.0])
-        results['peclr_aug_norm'] = step @ results['peclr_aug_norm']
+        results['aug_norm'] = step @ results['aug_norm']
         return results
-
-    def __repr__(self) -> str:
-        return format_repr(self, max_angle=self.angle, shift=self.shift, random_sign=self.random_sign,
-                           margin=self.margin, flip_prob=self.flip_prob, rotate_prob=self.rotate_prob)
 
 
 @TRANSFORMS.register_module()
 class TrackedWarp(BaseTransform):
     """Resample the view once with the composed matrix (``cv2.warpAffine``).
 
-    The only step that takes the augmentation to pixels: ``A = N^-1 @ peclr_aug_norm @ N @ peclr_crop_px``
-    (``N``: :func:`normalization_matrix`). ``peclr_aug_norm`` is left as it is (normalised view coordinates).
+    The only step that takes the augmentation to pixels: ``A = N^-1 @ aug_norm @ N @ peclr_crop_px``
+    (``N``: :func:`normalization_matrix`). ``aug_norm`` is left as it is (normalised view coordinates).
 
     Added/updated keys: ``img``, ``img_shape``, ``homography_matrix`` (``A``: source -> view pixels);
     ``peclr_pending`` becomes False.
@@ -205,10 +205,14 @@ class TrackedWarp(BaseTransform):
         self.interpolation = interpolation
         self.border_value = border_value
 
+    def __repr__(self) -> str:
+        fields = f'interpolation={self.interpolation!r}, border_value={self.border_value!r}'
+        return f'{self.__class__.__name__}({fields})'
+
     def transform(self, results: dict) -> dict:
         out_h, out_w = _tracked_shape(results, 'TrackedWarp')
         N = normalization_matrix(out_h, out_w)
-        matrix = np.linalg.inv(N) @ results['peclr_aug_norm'] @ N @ results['peclr_crop_px']
+        matrix = np.linalg.inv(N) @ results['aug_norm'] @ N @ results['peclr_crop_px']
         bv = self.border_value
         bv = tuple(float(v) for v in bv) if isinstance(bv, tuple | list) else (float(bv),) * 4
         results['img'] = cv2.warpAffine(results['img'], matrix[:2], (out_w, out_h), flags=_INTERP[self.interpolation],
@@ -217,6 +221,3 @@ class TrackedWarp(BaseTransform):
         results['homography_matrix'] = matrix
         results['peclr_pending'] = False
         return results
-
-    def __repr__(self) -> str:
-        return format_repr(self, interpolation=self.interpolation, border_value=self.border_value)

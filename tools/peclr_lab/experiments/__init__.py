@@ -2,8 +2,10 @@
 (``tools/reproduce.py``), driven only through subprocesses of the upstream tools.
 
 - :mod:`.presets`: :class:`~.presets.Preset` and ``PRESETS`` (``quick``, ``full``, ``long``);
-- :mod:`.plan`: run names, config lookups, :func:`~.plan.schedule_options` (iteration budgets), stage graphs;
-- :mod:`.stages`: a stage (subprocess, ``stage.log``, ``stage.json`` stamp, skip when done) and
+- :mod:`.config_table`: every config they run, one table (``configs.tsv``), and the config lookups;
+- :mod:`.plan`: run names, tool paths, :func:`~.plan.schedule_options` (iteration budgets), stage graphs;
+- :mod:`.stages`: a stage (a :func:`peclr_lab.runner.run_logged` subprocess, ``stage.log``, ``stage.json``
+  stamp, skip when done) and
   :func:`~.stages.run_stages` (up to ``jobs`` at once, in dependency order);
 - :mod:`.results`: metrics from the runs' own files (test metrics json, ``probe.json``, ``scalars.json``);
 - :mod:`.stats`: mean ± sd over seeds and paired differences;

@@ -8,7 +8,8 @@ import signal
 import sys
 from pathlib import Path
 
-from .plan import FRACTIONS, INITS, DemoOptions
+from .config_table import FRACTIONS, INITS
+from .plan import DemoOptions
 from .presets import PRESETS, resolve
 
 DEMO_EPILOG = """\
@@ -24,7 +25,7 @@ linear-probe scratch and each backbone, fine-tune + test every init at 100 % lab
 fractions below (that seed's backbone, fine-tuning randomness and label subset; --low-label-seeds K runs the
 fractions below 100 % for the first K seeds only). results.md reports mean +- sd over seeds and paired
 differences. --preset gpu runs the GPU configs on the first CUDA device (on a CPU: fp32, slowly, as the tests
-do). --pretrain-seeds is an alias of --seeds.
+do). --pretrain-seeds S... is --seeds S... (the spelling of the measured commands in docs/pretraining.md).
 """
 
 
@@ -39,7 +40,7 @@ def demo_parser() -> argparse.ArgumentParser:
     p.add_argument('--data-root', help='use this FreiHAND-format folder instead of rendering one')
     p.add_argument('--seeds', nargs='+', type=int, metavar='S', help='seeds (default: the preset\'s)')
     p.add_argument('--seed', type=int, help='one seed: same as --seeds S (the data keep --data-seed)')
-    p.add_argument('--pretrain-seeds', nargs='+', type=int, metavar='S', help='deprecated alias of --seeds')
+    p.add_argument('--pretrain-seeds', nargs='+', type=int, metavar='S', help='same as --seeds')
     p.add_argument('--data-seed', type=int, default=0, help='seed of the rendered synthetic set (default 0)')
     p.add_argument('--low-label-seeds', metavar='K|all',
                    help='how many of the seeds (the first) also run label fractions < 100 %% (default: preset\'s)')
@@ -51,7 +52,7 @@ def demo_parser() -> argparse.ArgumentParser:
                    help='initialisations (default: all; pretrains only what they need)')
     p.add_argument('--fractions', nargs='+', type=float, default=list(FRACTIONS), help='label fractions')
     p.add_argument('--pretrained-dir', help='reuse the exported backbones of an earlier run '
-                   '(DIR/pretrain/<algo>_s<seed>/backbone.pth; the older DIR/pretrain/<algo> for the first seed) '
+                   '(DIR/pretrain/<algo>_s<seed>/backbone.pth, or DIR/pretrain/<algo> for the first seed) '
                    'instead of pretraining')
     p.add_argument('--pretrain-options', nargs='+', default=[], metavar='KEY=VAL',
                    help='extra --cfg-options for both pretraining runs (keeps their budgets equal)')
@@ -144,8 +145,10 @@ def reproduce_main(argv: list[str] | None = None) -> int:
 
     from peclr_mm.freihand import SPLITS, annotation_file
 
-    from .plan import ARCH_DEPTH, paper_plan
-    from .stages import ROOT, Interrupted, StageFailed, run_stages, stage_env
+    from ..runner import ROOT, child_env
+    from .config_table import ARCH_DEPTH
+    from .plan import paper_plan
+    from .stages import Interrupted, StageFailed, run_stages
 
     parser = argparse.ArgumentParser(prog='tools/reproduce.py',
                                      description='PeCLR vs SimCLR vs scratch on real FreiHAND at the paper scale.')
@@ -183,7 +186,7 @@ def reproduce_main(argv: list[str] | None = None) -> int:
             print(f'(cd {shlex.quote(str(ROOT))} && PYTHONPATH=. {shlex.join(str(c) for c in stage.cmd)})')
         return 0
     try:
-        run_stages(plan, jobs=args.jobs, force=args.force, env=stage_env(single_thread=False))
+        run_stages(plan, jobs=args.jobs, force=args.force, env=child_env(single_thread=False))
     except StageFailed as e:
         raise SystemExit(str(e)) from None
     except Interrupted as e:

@@ -1,6 +1,6 @@
 """The demo end to end: render the data, run the stage graph, collect the metrics, write the report. The GPU
 preset (``scale='demo-gpu'``) first finds its device and, where the OpenMMLab stack is missing (the lent GPU
-machines), installs ``device_wheels/`` (:func:`.gpu_check.prepare_stack`)."""
+machines), installs ``device_wheels/`` (:func:`..gpu_check.wheelhouse.prepare_stack`)."""
 from __future__ import annotations
 
 import dataclasses
@@ -12,11 +12,13 @@ from pathlib import Path
 from peclr_mm.fileio import atomic_write_json
 from peclr_mm.freihand import load_json
 
+from ..config_options import merged_config
+from ..runner import ROOT, child_env, echo
 from .plan import DemoOptions, FinetuneRun, demo_plan, finetune_runs
 from .presets import Preset
 from .report import write_report
 from .results import images_per_s, read_test_metrics, stage_wall
-from .stages import ROOT, Stage, echo, merged_config, read_stamp, run_stages, stage_env
+from .stages import Stage, read_stamp, run_stages
 
 
 def make_data(data_root: Path, preset: Preset, seed: int, force: bool) -> float:
@@ -103,7 +105,7 @@ def run_demo(preset_name: str, preset: Preset, opts: DemoOptions, *, data_seed: 
     device, device_name = find_device(preset)
     walls = {}
     if preset.scale == 'demo-gpu':
-        from .gpu_check import prepare_stack
+        from ..gpu_check.wheelhouse import prepare_stack
         t0 = time.time()
         installed = prepare_stack('auto', opts.work)  # the lent GPU machines have torch but no OpenMMLab
         if installed:
@@ -115,7 +117,7 @@ def run_demo(preset_name: str, preset: Preset, opts: DemoOptions, *, data_seed: 
     stages = demo_plan(opts, preset)
     echo(f'[plan] {len(stages)} stages, preset {preset_name}, seeds {" ".join(map(str, preset.seeds))}, '
          f'{preset.jobs} at once on {device_name}; work dir {opts.work}')
-    done = run_stages(stages, jobs=preset.jobs, force=force, env=stage_env())
+    done = run_stages(stages, jobs=preset.jobs, force=force, env=child_env())
     walls.update((s.name, done[s.name]) for s in stages)  # plan order
     runs = [run_record(r) for r in finetune_runs(opts, preset)]
     settings = dict(preset=preset_name, **dataclasses.asdict(preset), data_seed=data_seed,

@@ -1,8 +1,8 @@
 """The stage graphs: the demo (:func:`demo_plan`, CPU and GPU presets) and the paper-scale protocol
 (:func:`paper_plan`).
 
-One home for the run names, the config lookups (:func:`pretrain_config`, :func:`finetune_config`), the
-paths of the upstream tools and the iteration-budget options (:func:`schedule_options`). Nothing here
+One home for the run names, the paths of the tools and the iteration-budget options
+(:func:`schedule_options`); the configs come from :mod:`.config_table`. Nothing here
 imports mmpretrain or mmpose: the stages are their upstream ``tools/train.py`` / ``tools/test.py``.
 """
 from __future__ import annotations
@@ -12,26 +12,11 @@ import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..config_options import fp32_wrapper_options
+from ..runner import PY, ROOT
+from .config_table import ALGOS, FRACTIONS, INITS, PAPER_INITS, finetune_config, pct, pretrain_config
 from .presets import Preset
-from .stages import PY, ROOT, Stage
-
-INITS = ('scratch', 'simclr', 'simclr-app', 'peclr')  # the demo's initialisations, in table order
-ALGOS = ('simclr', 'simclr-app', 'peclr')  # the demo's pretraining algorithms (the non-scratch inits)
-PAPER_INITS = ('scratch', 'simclr', 'peclr')  # the paper-scale protocol's (no appearance-only SimCLR config)
-# The pretraining config's algorithm part of each demo algorithm's name; `simclr-app`: SimCLR whose two views
-# differ in appearance only (no geometric augmentation).
-PRETRAIN_NAME = {'simclr': 'simclr', 'simclr-app': 'simclr-appearance', 'peclr': 'peclr'}
-FRACTIONS = (0.1, 1.0)  # label fractions with a named config
-CFG = ROOT / 'configs' / 'demo'
-ARCH_DEPTH = {'rn50': 50, 'rn152': 152}  # paper-scale backbones
-# The demo's two scales: the CPU configs (half-width ResNet-18, 64 px) and the GPU configs (full width, 128 px,
-# bf16): the pretraining and fine-tuning name parts after the algorithm / init tag.
-DEMO_SCALES = {
-    'demo': ('_resnet18-w32_1xb64-400it_synth-freihand-64px.py', 'td-reg25d_res18-w32{tag}_1xb32-500it_'
-             'synth-freihand3d{p}-64x64.py'),
-    'demo-gpu': ('_resnet18_1xb256-1000it_synth-freihand-128px.py', 'td-reg25d_res18{tag}_1xb128-500it_'
-                 'synth-freihand3d{p}-128x128.py'),
-}
+from .stages import Stage
 
 
 def _package_dir(name: str) -> Path:
@@ -55,10 +40,6 @@ def tool(name: str) -> Path:
 
 # -- names -----------------------------------------------------------------------------------------------
 
-def pct(fraction: float) -> str:
-    return f'{round(fraction * 100)}pct'
-
-
 def run_name(init: str, fraction: float, seed: int | None = None) -> str:
     """Fine-tuning run (folder under ``finetune/``): ``peclr_100pct_s0``; without a seed ``peclr_100pct``
     (the paper-scale plan, one seed)."""
@@ -70,45 +51,7 @@ def seeded(name: str, seed: int) -> str:
     return f'{name}_s{seed}'
 
 
-# -- configs ---------------------------------------------------------------------------------------------
-
-# The batch layout and schedule part of the names of the configs that run the PeCLR release's recipe.
-RELEASE_SCHEDULE = '1xb128-accum16-amp-100e'
-
-def pretrain_config(algo: str, arch: str = 'demo', yt3dh: bool = True) -> tuple[Path, list[str]]:
-    """The pretraining config of ``algo`` and extra --cfg-options. ``arch='demo'``: the CPU demo's
-    half-width ResNet-18 at 64 px; ``'demo-gpu'``: the GPU demo's full-width ResNet-18 at 128 px (both for every
-    algorithm of :data:`ALGOS`); ``rn50``/``rn152``: the release's recipe (:data:`RELEASE_SCHEDULE`), on FreiHAND +
-    YouTube3DHands or (``yt3dh=False``) FreiHAND only. A combination without a config of its own is the
-    release's PeCLR ResNet-50 config of that data with the backbone depth (and its ImageNet file) and (SimCLR:
-    nothing undone) ``model.undo`` changed."""
-    if arch in DEMO_SCALES:
-        return CFG / f'{PRETRAIN_NAME[algo]}{DEMO_SCALES[arch][0]}', []
-    cfg = ROOT / 'configs' / 'peclr'
-    data = 'freihand-yt3dh' if yt3dh else 'freihand'
-    depth = ARCH_DEPTH[arch]
-    named = cfg / f'{algo}_resnet{depth}_{RELEASE_SCHEDULE}_{data}-128px.py'
-    if named.is_file():
-        return named, []
-    extra = [] if arch == 'rn50' else [f'model.backbone.depth={depth}',
-                                       f'model.backbone.init_cfg.checkpoint=torchvision://resnet{depth}']
-    extra += [] if algo == 'peclr' else ['model.undo=()']
-    return cfg / f'peclr_resnet50_{RELEASE_SCHEDULE}_{data}-128px.py', extra
-
-
-def finetune_config(init: str, fraction: float, arch: str = 'demo') -> tuple[Path, list[str]]:
-    """The fine-tuning config of an initialisation and label fraction and extra --cfg-options: a named config
-    for 10 % and 100 % (:data:`FRACTIONS`), otherwise the 100 % one with ``label_fraction`` set. ``arch``:
-    ``'demo'`` / ``'demo-gpu'`` (:data:`DEMO_SCALES`) or a paper-scale backbone (:data:`ARCH_DEPTH`)."""
-    tag = '' if init == 'scratch' else f'-{init}'
-    named = fraction in FRACTIONS
-    p = '' if fraction == 1.0 or not named else f'-{pct(fraction)}'
-    extra = [] if named else [f'train_dataloader.dataset.label_fraction={fraction}']
-    if arch in DEMO_SCALES:
-        return CFG / DEMO_SCALES[arch][1].format(tag=tag, p=p), extra
-    return (ROOT / 'configs' / 'freihand3d'
-            / f'td-reg25d_res{ARCH_DEPTH[arch]}{tag}_8xb64-100e_freihand3d{p}-224x224.py'), extra
-
+# -- budgets and devices -----------------------------------------------------------------------------------
 
 def schedule_options(config: str | Path, iters: int, log_interval: int) -> list[str]:
     """--cfg-options that give an iteration-based config of the demo ``iters`` iterations: the train loop's
@@ -148,11 +91,10 @@ def schedule_options(config: str | Path, iters: int, log_interval: int) -> list[
 
 
 def device_options(config: str | Path, split: str, device: str, workers: int) -> list[str]:
-    """--cfg-options that fit a GPU-scale demo config (:data:`DEMO_SCALES` ``'demo-gpu'``) to this machine: the
-    ``split`` loader's workers, and without CUDA (``device='cpu'``) the config's bf16 ``AmpOptimWrapper``
-    rebuilt as a plain fp32 ``OptimWrapper`` (mmengine's AMP needs a GPU; the optimizer is unchanged)."""
-    from .gpu_check import fp32_wrapper_options
-
+    """--cfg-options that fit a GPU-scale demo config (scale ``'demo-gpu'`` of :mod:`.config_table`) to this
+    machine: the ``split`` loader's workers, and without CUDA (``device='cpu'``) the config's bf16
+    ``AmpOptimWrapper`` rebuilt as a plain fp32 ``OptimWrapper`` (mmengine's AMP needs a GPU; the optimizer is
+    unchanged)."""
     opts = [f'{split}_dataloader.num_workers={workers}']
     if device == 'cpu' and split == 'train':
         opts += fp32_wrapper_options(Path(config))
@@ -192,8 +134,9 @@ class FinetuneRun:
 
 
 def pretrained_backbone(pretrained_dir: Path, algo: str, seed: int, first_seed: int) -> Path:
-    """An exported backbone of an earlier run: ``pretrain/<algo>_s<seed>/backbone.pth``, or the layout
-    before seeds were part of every name (``pretrain/<algo>`` for the first seed, ``<algo>_seed<S>``)."""
+    """An exported backbone of another run: ``pretrain/<algo>_s<seed>/backbone.pth``, or in a work dir whose
+    pretraining folders do not end in ``_s<seed>``, ``pretrain/<algo>`` (the first seed) or
+    ``pretrain/<algo>_seed<S>``."""
     root = Path(pretrained_dir) / 'pretrain'
     candidates = [root / seeded(algo, seed) / 'backbone.pth',
                   root / (algo if seed == first_seed else f'{algo}_seed{seed}') / 'backbone.pth']
@@ -221,7 +164,7 @@ def demo_plan(opts: DemoOptions, preset: Preset) -> list[Stage]:
     pretrain each algorithm of :data:`ALGOS` in ``opts.inits`` (PeCLR, SimCLR, appearance-only SimCLR) →
     export → linear probe (and scratch's probe); fine-tune → test every init at 100 % labels and, for the
     preset's low-label seeds, at the other fractions. The preset's ``scale`` picks the configs
-    (:data:`DEMO_SCALES`); the GPU-scale ones get :func:`device_options`. Each stage depends on the stages
+    (:mod:`.config_table`); the GPU-scale ones get :func:`device_options`. Each stage depends on the stages
     whose output it reads and lists the data set (and a ``--pretrained-dir`` backbone) as inputs."""
     work, data = opts.work, str(opts.data_root) + '/'
     reads_data = (opts.data_root,)

@@ -17,7 +17,7 @@ from peclr_mm.freihand.scorer import align_w_scale, point_errors
 from peclr_mm.geometry import SKELETON, project
 
 from . import results as R
-from .plan import ALGOS, pct
+from .config_table import ALGOS, pct
 from .stats import Paired, paired, summarize
 
 LABELS = {'scratch': 'scratch', 'simclr': 'SimCLR', 'simclr-app': 'SimCLR (appearance only)', 'peclr': 'PeCLR'}

@@ -1,8 +1,8 @@
 """Stages: commands (subprocesses of upstream tools) with a log, a completion stamp and dependencies.
 
-A :class:`Stage` runs ``cmd`` with the repository root as working directory, in a process group of its
-own, streams its output to ``<out>/stage.log`` (line by line) and echoes progress lines prefixed by the
-stage's name. On success (exit status 0 and the ``done`` file present) it writes ``<out>/stage.json``: its
+A :class:`Stage` runs ``cmd`` through :func:`..runner.run_logged` (the repository root as working directory,
+a process group of its own, its output streamed to ``<out>/stage.log``, progress lines echoed prefixed by
+the stage's name). On success (exit status 0 and the ``done`` file present) it writes ``<out>/stage.json``: its
 key (:func:`stage_key`: the command, the SHA-1 of the resolved config, of the data it reads and of each
 upstream stage's ``done`` file) and the wall time. A later run skips a stage whose ``done`` file exists and
 whose stamp records the same key, so a changed upstream output or data set reruns every stage that reads
@@ -15,17 +15,13 @@ stages' process groups; they are waited for, stamped ``interrupted`` and :class:
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import hashlib
 import json
 import os
 import os.path as osp
 import queue
-import re
 import signal
-import subprocess
-import sys
 import threading
 import time
 import traceback
@@ -34,18 +30,8 @@ from pathlib import Path
 
 from peclr_mm.fileio import atomic_write_json
 
-ROOT = Path(__file__).resolve().parents[3]  # the repository (configs/, tools/)
-PY = sys.executable
-
-_PRINT_LOCK = threading.Lock()
-_CONFIG_LOCK = threading.Lock()  # mmengine's Config.fromfile is not thread-safe (temporary modules)
-
-
-def echo(text: str) -> None:
-    """One line to stdout, whole even when stages print at once."""
-    with _PRINT_LOCK:
-        sys.stdout.write(text.rstrip('\n') + '\n')
-        sys.stdout.flush()
+from ..config_options import merged_config
+from ..runner import BAD_LOAD, CHILDREN, Interrupting, child_env, echo, killpg, run_logged
 
 
 @dataclasses.dataclass
@@ -81,71 +67,7 @@ class Interrupted(KeyboardInterrupt):
         super().__init__(f'interrupted by {signal.Signals(signum).name}' + (stopped if self.stages else ''))
 
 
-class _StageInterrupted(Exception):
-    """A stage stopped by a forwarded signal (internal to :func:`run_stages`)."""
-
-
-class _Children:
-    """The stage processes running now, each the leader of its own process group, and the first signal that
-    interrupted the run. A re-entrant lock: the signal handler runs on the main thread, which may hold it."""
-
-    def __init__(self) -> None:
-        self.lock = threading.RLock()
-        self.live: set[subprocess.Popen] = set()
-        self.signum: int | None = None
-        self.since = 0.0
-
-    def start(self, cmd: Sequence[str], **kwargs) -> subprocess.Popen:
-        """Popen ``cmd`` in a new session (its own process group); refused once interrupted."""
-        with self.lock:
-            if self.signum is not None:
-                raise _StageInterrupted
-            proc = subprocess.Popen(cmd, start_new_session=True, stdin=subprocess.DEVNULL, **kwargs)
-            self.live.add(proc)
-            return proc
-
-    def finished(self, proc: subprocess.Popen) -> None:
-        with self.lock:
-            self.live.discard(proc)
-
-    def send(self, signum: int) -> None:
-        """``signum`` to every running stage's process group (its trainer and data loader workers)."""
-        with self.lock:
-            for proc in self.live:
-                _killpg(proc.pid, signum)
-
-    def interrupt(self, signum: int, frame=None) -> None:
-        """Signal handler: the first SIGINT / SIGTERM is forwarded, a second one kills (SIGKILL)."""
-        with self.lock:
-            first = self.signum is None
-            if first:
-                self.signum, self.since = signum, time.time()
-            self.send(signum if first else signal.SIGKILL)
-
-
-def _killpg(pgid: int, signum: int) -> None:
-    try:
-        os.killpg(pgid, signum)
-    except (ProcessLookupError, PermissionError):  # the group is gone
-        pass
-
-
-_CHILDREN = _Children()
 GRACE_S = 10.0  # after a forwarded signal, stages still running this long are killed (SIGKILL)
-
-
-def merged_config(config: str | Path, options: Sequence[str] = ()):
-    """``config`` with ``options`` (``--cfg-options`` values) merged, as upstream train.py sees it (custom
-    imports not run)."""
-    from mmengine.config import Config, DictAction
-
-    with _CONFIG_LOCK:
-        cfg = Config.fromfile(str(config), import_custom_modules=False)
-        if options:
-            parser = argparse.ArgumentParser()
-            parser.add_argument('--cfg-options', nargs='+', action=DictAction)
-            cfg.merge_from_dict(parser.parse_args(['--cfg-options', *map(str, options)]).cfg_options)
-    return cfg
 
 
 def config_fingerprint(cmd: Sequence[str]) -> str | None:
@@ -157,39 +79,6 @@ def config_fingerprint(cmd: Sequence[str]) -> str | None:
     options = list(cmd[cmd.index('--cfg-options') + 1:]) if '--cfg-options' in cmd else []
     text = json.dumps(merged_config(cfgs[0], options).to_dict(), sort_keys=True, default=str)
     return hashlib.sha1(text.encode()).hexdigest()
-
-
-def stage_env(single_thread: bool = True) -> dict:
-    """The environment of stage commands: the repository on PYTHONPATH; one compute thread per run (the data
-    loader worker gets another core, and OpenMP does not spin against neighbours: 2 threads on the shared
-    2-core box gave 1.4-1.8 s per pretraining iteration instead of 0.28 s)."""
-    paths = [str(ROOT), *(p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p and p != str(ROOT))]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths))  # no empty entry: it would put the cwd on sys.path
-    if single_thread:
-        env.update(OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
-    else:
-        env.pop('OMP_NUM_THREADS', None)
-        env.pop('MKL_NUM_THREADS', None)
-    return env
-
-
-_ITER_RE = re.compile(r'Iter\((train|test)\)\s*\[\s*(\d+)/(\d+)\]')
-_LOSS_RE = re.compile(r'\bloss: ([-\d.e+]+)')
-_PA_EPE_RE = re.compile(r'freihand/PA-EPE: ([\d.]+)')
-BAD_LOAD = ('missing keys in source state_dict', 'unexpected key in source state_dict')
-
-
-def progress_line(name: str, line: str, t0: float) -> str | None:
-    """The echo of one output line of a stage (mmengine's iteration lines, errors), or None."""
-    m = _ITER_RE.search(line)
-    if m:
-        loss, epe = _LOSS_RE.search(line), _PA_EPE_RE.search(line)
-        extra = f' loss {float(loss.group(1)):.4f}' if loss else ''
-        extra += f' PA-EPE {float(epe.group(1)):.2f} mm' if epe else ''
-        return f'  [{name}] {m.group(1)} {m.group(2)}/{m.group(3)}{extra} ({time.time() - t0:.0f} s)'
-    if 'Traceback' in line or 'Error' in line:
-        return f'  [{name}] {line.rstrip()}'
-    return None
 
 
 def read_stamp(path: Path) -> dict | None:
@@ -287,33 +176,18 @@ def run_stage(stage: Stage, force: bool = False, env: dict | None = None,
     if stamp.exists():
         echo(f'[{stage.name}] rerun: {reason}')
         stamp.unlink()
-    cmd = key['cmd']
-    shown = ' '.join(osp.relpath(c, ROOT) if c.startswith(str(ROOT)) else c for c in cmd)
-    echo(f'[{stage.name}] {shown}')
     log_path = stage.out / 'stage.log'
-    t0 = time.time()
-    with open(log_path, 'w', buffering=1) as log:  # line-buffered: the log is whole whenever the run stops
-        proc = _CHILDREN.start(cmd, cwd=ROOT, env=env if env is not None else stage_env(),
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
-        try:
-            for line in proc.stdout:
-                log.write(line)
-                shown = progress_line(stage.name, line, t0)
-                if shown and _CHILDREN.signum is None:  # after a signal: its traceback is in the log only
-                    echo(shown)
-            rc = proc.wait()
-        finally:
-            _CHILDREN.finished(proc)
-        wall = time.time() - t0
-        signum = _CHILDREN.signum
-        if signum is not None and not (rc == 0 and stage.done.exists()):
-            _killpg(proc.pid, signal.SIGKILL)  # whatever of its group outlived the leader
-            name = signal.Signals(signum).name
+    run = run_logged(stage.name, key['cmd'], log_path, env=child_env() if env is None else env)
+    rc, wall = run.rc, run.wall_s
+    if run.signum is not None and not (rc == 0 and stage.done.exists()):
+        killpg(run.pid, signal.SIGKILL)  # whatever of its group outlived the leader
+        name = signal.Signals(run.signum).name
+        with open(log_path, 'a') as log:
             log.write(f'\n# interrupted by {name} after {wall:.0f} s (exit status {rc}); not done, a rerun '
                       'restarts this stage\n')
-            atomic_write_json(stamp, dict(status='interrupted', signal=name, **key, wall_s=wall))
-            echo(f'[{stage.name}] interrupted after {wall:.0f} s; log: {log_path}')
-            raise _StageInterrupted
+        atomic_write_json(stamp, dict(status='interrupted', signal=name, **key, wall_s=wall))
+        echo(f'[{stage.name}] interrupted after {wall:.0f} s; log: {log_path}')
+        raise Interrupting
     if rc != 0 or not stage.done.exists():
         raise StageFailed(stage, f'failed (exit status {rc}, expected {stage.done})', log_path)
     text = log_path.read_text(errors='replace')
@@ -365,20 +239,20 @@ def run_stages(stages: Sequence[Stage], jobs: int = 2, force: bool = False, env:
         try:
             upstream = {d: by_name[d].done for d in stage.deps}
             results.put((stage, runner(stage, force=force, env=env, upstream=upstream), None))
-        except (StageFailed, _StageInterrupted) as e:
+        except (StageFailed, Interrupting) as e:
             results.put((stage, None, e))
         except Exception as e:  # noqa: BLE001 - a bug in a stage runner is a failure of that stage
             tb = ''.join(traceback.format_exception(e)[-6:])
             results.put((stage, None, StageFailed(stage, f'{tb}{type(e).__name__}: {e}')))
 
-    _CHILDREN.signum = None
+    CHILDREN.signum = None
     handled = (signal.SIGINT, signal.SIGTERM)
     main = threading.current_thread() is threading.main_thread()
-    previous = {s: signal.signal(s, _CHILDREN.interrupt) for s in handled} if main else {}
+    previous = {s: signal.signal(s, CHILDREN.interrupt) for s in handled} if main else {}
     killed = False
     try:
         while pending or running:
-            if not failures and _CHILDREN.signum is None:
+            if not failures and CHILDREN.signum is None:
                 for stage in list(pending):
                     if len(running) >= jobs:
                         break
@@ -392,26 +266,26 @@ def run_stages(stages: Sequence[Stage], jobs: int = 2, force: bool = False, env:
             try:
                 stage, wall, err = results.get(timeout=0.5)
             except queue.Empty:
-                if _CHILDREN.signum is not None and not killed and time.time() - _CHILDREN.since > GRACE_S:
+                if CHILDREN.signum is not None and not killed and time.time() - CHILDREN.since > GRACE_S:
                     echo(f'still running {GRACE_S:.0f} s after the signal: killing {", ".join(running)}')
-                    _CHILDREN.send(signal.SIGKILL)
+                    CHILDREN.send(signal.SIGKILL)
                     killed = True
                 continue
             running.pop(stage.name).join()
             if err is None:
                 finished.add(stage.name)
                 walls[stage.name] = wall
-            elif isinstance(err, _StageInterrupted):
+            elif isinstance(err, Interrupting):
                 stopped.append(stage.name)
             else:
                 failures.append(err)
-                if running and _CHILDREN.signum is None:
+                if running and CHILDREN.signum is None:
                     echo(f'[{stage.name}] FAILED; waiting for {", ".join(running)} to finish, launching nothing '
                          'more')
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-    signum = _CHILDREN.signum
+    signum = CHILDREN.signum
     for later in failures[0 if signum is not None else 1:]:
         echo(f'also failed: {later.stage.name}')
     if pending:

@@ -1,4 +1,5 @@
-"""What the synthetic-data tools share: argument errors in one line, and ``kill`` unwinding like Ctrl-C."""
+"""What the synthetic-data tools share: their parser (:func:`writer_parser`: argument errors in one line, the
+output folder and the options every writer takes) and ``kill`` unwinding like Ctrl-C (:func:`run_writer`)."""
 from __future__ import annotations
 
 import argparse
@@ -13,6 +14,21 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def writer_parser(prog: str, description: str, add_options: Callable[[argparse.ArgumentParser], None],
+                  overwrite_help: str) -> OneLineParser:
+    """A dataset writer's parser: the output folder, the writer's own options (``add_options(parser)``), then
+    the options of every writer: ``--seed``, ``--quality``, ``--overwrite`` (``overwrite_help``: what it
+    replaces) and ``--no-progress``."""
+    parser = OneLineParser(prog=prog, description=description)
+    parser.add_argument("out_dir", help="dataset folder to create (must not exist or be empty)")
+    add_options(parser)
+    parser.add_argument("--seed", type=int, default=0, help="random seed; same seed -> identical files")
+    parser.add_argument("--quality", type=int, default=90, help="JPEG quality (1-100)")
+    parser.add_argument("--overwrite", action="store_true", help=overwrite_help)
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
 
 
 def _interrupt(signum, frame):

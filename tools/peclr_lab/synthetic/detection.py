@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -31,7 +30,7 @@ from .background import clutter, sensor_noise
 from .camera import Scene, bbox_px, place_hand
 from .hand import forward_kinematics, sample_articulation, sample_shape
 from .render import harmonise, recolour, render_hand, sample_appearance
-from .writer import JPEG_QUALITY, _check_int, _write_jpeg, claim_output, publish_folder
+from .writer import JPEG_QUALITY, _check_int, _write_jpeg, write_folder
 
 DET_SPLITS = {"train": 0, "val": 1}
 MARKER = ".peclr_mm_hand_detection.json"   # written into every set made here; overwrite needs it
@@ -149,19 +148,15 @@ def make_synthetic_hand_detection(out_dir: str | os.PathLike, num_train: int, nu
         raise ValueError(f"hand_sizes must be (min, max) in px, got {hand_sizes!r}")
     lo = _check_int("hand_sizes[0]", hand_sizes[0], 16, min(width, height))
     hi = _check_int("hand_sizes[1]", hand_sizes[1], lo, min(width, height))
-    out, tmp = claim_output(out_dir, overwrite, MARKER, "make_synthetic_hand_detection")
-    try:
+
+    def fill(tmp: Path, out: Path) -> dict:
         (tmp / "annotations").mkdir()
         with tqdm(total=num_train + num_val, unit="img", file=sys.stderr, desc=f"hand composites -> {out.name}",
                   disable=not progress, dynamic_ncols=True) as bar:
             for split, count in (("train", num_train), ("val", num_val)):
                 coco = _coco_split(tmp, split, count, seed, width, height, (lo, hi), max_hands, quality, bar)
                 (tmp / "annotations" / f"{split}.json").write_text(json.dumps(coco))
-        (tmp / MARKER).write_text(json.dumps(dict(num_train=num_train, num_val=num_val, seed=seed, width=width,
-                                                   height=height, hand_sizes=[lo, hi], max_hands=max_hands,
-                                                   quality=quality)))
-        publish_folder(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+        return dict(num_train=num_train, num_val=num_val, seed=seed, width=width, height=height,
+                    hand_sizes=[lo, hi], max_hands=max_hands, quality=quality)
+
+    return write_folder(out_dir, overwrite, MARKER, "make_synthetic_hand_detection", fill)

@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from peclr_mm.freihand import NUM_VERTS  # as MANO / FreiHAND's *_verts.json
-from peclr_mm.geometry import NUM_JOINTS
+from peclr_mm.geometry import NUM_JOINTS, SKELETON
 
-# Joint indices per finger, base to tip (thumb: CMC, MCP, IP, tip; fingers: MCP, PIP, DIP, tip).
-FINGERS = ((1, 2, 3, 4), (5, 6, 7, 8), (9, 10, 11, 12), (13, 14, 15, 16), (17, 18, 19, 20))
+# Joint indices per finger, base to tip (thumb: CMC, MCP, IP, tip; fingers: MCP, PIP, DIP, tip), thumb first:
+# the child joints of the plugin's SKELETON, four bones a finger.
+FINGERS = tuple(tuple(child for _, child in SKELETON[k:k + 4]) for k in range(0, len(SKELETON), 4))
 
 # --- rest shape (metres, average hand) ---------------------------------------------------------------
 _MCP = np.array([[0.024, 0.086, 0.000],    # index

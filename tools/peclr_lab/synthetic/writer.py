@@ -183,17 +183,29 @@ def make_synthetic_freihand(out_dir: str | os.PathLike, num_train: int, num_eval
     seed = _check_int("seed", seed, 0, 2**63 - 1)
     workers = _check_int("workers", workers, 1, 256)
     quality = _check_int("quality", quality, 1, 100)
-    out, tmp = claim_output(out_dir, overwrite, MARKER, "make_synthetic_freihand",
-                            lambda o: "a complete dataset" if is_complete(o) else "not empty")
-    try:
+
+    def fill(tmp: Path, out: Path) -> dict:
         counts = dict(zip(SPLITS, (num_train, num_eval)))
         with tqdm(total=sum(num_copies(s) * c for s, c in counts.items()), unit="img", file=sys.stderr,
                   desc=f"synthetic FreiHAND -> {out.name}", disable=not progress, dynamic_ncols=True) as bar:
             for split, count in counts.items():
                 ann = _render_split(tmp, split, count, size, seed, workers, quality, bar)
                 _write_annotations(tmp, split, ann)
-        (tmp / MARKER).write_text(json.dumps(dict(num_train=num_train, num_eval=num_eval, size=size, seed=seed,
-                                                   quality=quality)))
+        return dict(num_train=num_train, num_eval=num_eval, size=size, seed=seed, quality=quality)
+
+    return write_folder(out_dir, overwrite, MARKER, "make_synthetic_freihand", fill,
+                        lambda o: "a complete dataset" if is_complete(o) else "not empty")
+
+
+def write_folder(out_dir: str | os.PathLike, overwrite: bool, marker: str, writer: str,
+                 fill: Callable[[Path, Path], dict], state: Callable[[Path], str] = lambda out: "not empty") -> Path:
+    """A writer's output folder, written atomically: :func:`claim_output` (the arguments are its), then
+    ``fill(tmp, out)`` writes the contents into the temporary folder and returns the settings, which go into
+    ``marker`` (JSON), then :func:`publish_folder`. On any error or Ctrl-C the temporary folder is removed and
+    ``out_dir`` is left as it was. Returns the output folder."""
+    out, tmp = claim_output(out_dir, overwrite, marker, writer, state)
+    try:
+        (tmp / marker).write_text(json.dumps(fill(tmp, out)))
         publish_folder(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -169,3 +170,33 @@ def test_tiny_check_end_to_end(tmp_path):
     with tarfile.open(out / report.RESULT_LOGS) as tar:
         names = tar.getnames()
     assert {'logs/numerics.log', 'logs/pretrain_peclr.log', 'logs/finetune.log', 'logs/test.log'} <= set(names)
+
+
+def test_wheelhouse_site_is_importable_here_and_in_children(tmp_path, monkeypatch):
+    """What the check does after ``pip install --target``: the folder (with a ``.pth`` of its own, as wheels
+    such as mmcv's can carry) becomes a site folder of this process and is first on the children's path."""
+    from peclr_lab.gpu_check import wheelhouse
+    site_dir = tmp_path / 'site'
+    (site_dir / 'extra').mkdir(parents=True)
+    (site_dir / 'peclr_wheel_probe.py').write_text('VALUE = 7\n')
+    (site_dir / 'extra' / 'peclr_pth_probe.py').write_text('VALUE = 11\n')
+    (site_dir / 'probe.pth').write_text('extra\n')
+    monkeypatch.setattr(sys, 'path', list(sys.path))
+    monkeypatch.setenv('PYTHONPATH', 'elsewhere')
+    wheelhouse.activate_site(site_dir)
+    assert os.environ['PYTHONPATH'].split(os.pathsep) == [str(site_dir), 'elsewhere']
+    child = subprocess.run([sys.executable, '-c', 'import peclr_wheel_probe as m; print(m.VALUE)'],
+                           capture_output=True, text=True, env=dict(os.environ))
+    assert child.stdout.strip() == '7', child.stderr
+    import importlib
+    assert importlib.import_module('peclr_pth_probe').VALUE == 11  # the folder's .pth ran here
+    sys.modules.pop('peclr_pth_probe', None)
+
+
+def test_no_tool_changes_the_import_path():
+    """One way onto the import path (the clone's .venv, or PYTHONPATH on the GPU machine): no script or module
+    under tools/ inserts into or appends to sys.path."""
+    offenders = [f'{p.relative_to(ROOT)}:{n}' for p in sorted((ROOT / 'tools').rglob('*.py'))
+                 for n, line in enumerate(p.read_text().splitlines(), 1)
+                 if re.search(r'\bsys\.path\s*(\.\w|\[|\+=|=[^=])', line)]
+    assert not offenders, offenders

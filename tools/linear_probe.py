@@ -39,6 +39,7 @@ from peclr_mm.pose.linear_probe import (
     format_geometry_table,
     format_table,
     linear_probe,
+    load_prefixed_weights,
     probe_backbones,
 )
 
@@ -115,13 +116,7 @@ def _pretrain_neck(path: str) -> tuple[Any, Any] | tuple[None, None]:
     if neck_cfg is None:
         raise ValueError(f'{path}: field "meta.cfg" has no model.neck for its "neck.*" weights')
     neck = _build_neck(neck_cfg)
-    own = neck.state_dict()
-    missing, unexpected = sorted(set(own) - set(weights)), sorted(set(weights) - set(own))
-    bad = [k for k in set(own) & set(weights) if own[k].shape != weights[k].shape]
-    if missing or unexpected or bad:
-        raise ValueError(f'{path}: "neck.*" weights do not match meta.cfg\'s model.neck: missing {missing[:3]}, '
-                         f'unexpected {unexpected[:3]}, other shape {sorted(bad)[:3]}')
-    neck.load_state_dict(weights, strict=True)
+    load_prefixed_weights(neck, weights, path, 'neck.', "meta.cfg's model.neck")
     return neck, neck_cfg
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib
 from typing import Callable
 
-from ._patching import keep, replacement, to_replace, unpatched, upstream_patch, wrap_upstream
+from ._patching import keep, to_replace, unpatched, upstream_patch, wrap_upstream
 
 GETSTATE_TARGET = 'mmengine.logging.history_buffer.HistoryBuffer.__getstate__'
 SCHEMES_TARGET = 'mmengine.runner.checkpoint.CheckpointLoader._schemes'
@@ -35,13 +35,16 @@ SCHEME_LOADERS = (
 )
 
 
-def _history_buffer_getstate(self) -> dict:
-    """Pickle a ``HistoryBuffer`` as data only: its ``__dict__`` without ``statistics_methods``.
+def _data_only(getstate: Callable) -> Callable:
+    """A ``HistoryBuffer.__getstate__`` in place of mmengine's (``getstate``, unused) that pickles data only."""
+    def __getstate__(self) -> dict:
+        """Pickle a ``HistoryBuffer`` as data only: its ``__dict__`` without ``statistics_methods``.
 
-    Those functions are class-level registrations that exist at load time anyway (mmengine's
-    ``__setstate__`` tolerates their absence), so nothing is lost.
-    """
-    return {k: v for k, v in self.__dict__.items() if k != 'statistics_methods'}
+        Those functions are class-level registrations that exist at load time anyway (mmengine's
+        ``__setstate__`` tolerates their absence), so nothing is lost.
+        """
+        return {k: v for k, v in self.__dict__.items() if k != 'statistics_methods'}
+    return __getstate__
 
 
 def needs_history_buffer_as_data() -> bool:
@@ -64,16 +67,7 @@ def pickle_history_buffer_as_data() -> bool:
     Returns:
         bool: whether the replacement was installed now.
     """
-    if (found := to_replace(needs_history_buffer_as_data, GETSTATE_TARGET)) is None:
-        return False
-    cls, getstate = found
-
-    def __getstate__(self) -> dict:
-        return _history_buffer_getstate(self)
-
-    __getstate__.__doc__ = _history_buffer_getstate.__doc__
-    cls.__getstate__ = replacement(__getstate__, getstate, GETSTATE_TARGET)
-    return True
+    return wrap_upstream(needs_history_buffer_as_data, GETSTATE_TARGET, _data_only)
 
 
 def needs_safe_scheme_loaders() -> bool:
@@ -122,8 +116,7 @@ def _checked_pretrained_call(call: Callable) -> Callable:
     def __call__(self, module):
         from peclr_mm.checkpoint import load_pretrained_checked
         return load_pretrained_checked(call, self, module)
-    __call__.__doc__ = call.__doc__
-    return __call__
+    return __call__  # replacement() gives it mmengine's docstring
 
 
 def needs_pretrained_check() -> bool:

@@ -11,11 +11,10 @@ scope of its own: its configs name their scope themselves (``default_scope`` ``'
 """
 from __future__ import annotations
 
+from peclr_mm.mim import PACKAGE, PREFIX, config_path
+
 from ._patching import ABSENT, keep, replacement, to_replace, upstream_patch
 
-PACKAGE = 'peclr_mm'
-PREFIX = PACKAGE + '::'
-MODULE = 'mmengine.config.config'  # imports mmengine.config.utils first
 TARGETS = ("mmengine.config.utils.MODULE2PACKAGE['peclr_mm']", 'mmengine.config.config.Config._get_cfg_path')
 
 
@@ -42,9 +41,7 @@ def register_config_prefix() -> bool:
         return False
     import importlib
 
-    from peclr_mm.mim import config_path
-
-    found = to_replace(needs_config_prefix, TARGETS[1])  # imports MODULE, which imports mmengine.config.utils
+    found = to_replace(needs_config_prefix, TARGETS[1])  # imports mmengine.config.config, then .utils is there
     utils = importlib.import_module('mmengine.config.utils')
     changed = False
     if PACKAGE not in utils.MODULE2PACKAGE:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 
-from ._patching import keep, replacement, to_replace, upstream_patch
+from ._patching import keep, upstream_patch, wrap_upstream
 
 MODULE = 'mmpose.apis.inferencers.mmpose_inferencer'
 NAMES = ('Hand3DInferencer', 'Pose3DInferencer')
@@ -25,14 +25,14 @@ def needs_inferencer_routing() -> bool:
     return True
 
 
-def _builder(upstream, target: str):
+def _builder(upstream):
     """``upstream(*args)``, or peclr_mm's inferencer for a 2.5-D config, decided when called
     (:func:`peclr_mm.pose.inferencer.build_3d_inferencer`)."""
     def build(*args, **kwargs):
         from peclr_mm.pose.inferencer import build_3d_inferencer
         return build_3d_inferencer(upstream, *args, **kwargs)
     build.__name__ = build.__qualname__ = upstream.__name__
-    return replacement(build, upstream, target)
+    return build
 
 
 @upstream_patch(TARGETS, library='mmpose', versions='1.x (checked 1.3.2)',
@@ -53,13 +53,10 @@ def route_pose3d_inferencers() -> bool:
     """
     if not needs_inferencer_routing():
         return False
-    module = importlib.import_module(MODULE)
     changed = False
-    for name, target in zip(NAMES, TARGETS):
-        if (found := to_replace(needs_inferencer_routing, target)) is not None:
-            setattr(module, name, _builder(found[1], target))
-            changed = True
-    cls = module.MMPoseInferencer
+    for target in TARGETS[:len(NAMES)]:
+        changed |= wrap_upstream(needs_inferencer_routing, target, _builder)
+    cls = importlib.import_module(MODULE).MMPoseInferencer
     if not CALL_KWARGS <= cls.preprocess_kwargs:
         keep(TARGETS[2], cls.preprocess_kwargs)
         cls.preprocess_kwargs = cls.preprocess_kwargs | CALL_KWARGS

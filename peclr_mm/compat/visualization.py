@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 from typing import Callable
 
-from ._patching import ABSENT, is_patched, replacement, to_replace, upstream_patch, version, wrap_upstream
+from ._patching import ABSENT, is_patched, upstream_patch, version, wrap_upstream
 
 DRAW_CIRCLES_TARGET = 'mmpose.visualization.opencv_backend_visualizer.OpencvBackendVisualizer.draw_circles'
 TOSTRING_RGB_TARGET = 'matplotlib.backends.backend_agg.FigureCanvasAgg.tostring_rgb'
@@ -55,6 +55,15 @@ def pass_0d_circle_radius() -> bool:
     return wrap_upstream(needs_0d_circle_radius, DRAW_CIRCLES_TARGET, _0d_radius)
 
 
+def _tostring_rgb(absent) -> Callable:
+    """``FigureCanvasAgg.tostring_rgb`` where matplotlib has none (``absent`` is ``ABSENT``)."""
+    def tostring_rgb(self) -> bytes:
+        """The canvas' RGB bytes, row-major (matplotlib < 3.10's ``FigureCanvasAgg.tostring_rgb``)."""
+        import numpy as np
+        return np.ascontiguousarray(np.asarray(self.buffer_rgba())[..., :3]).tobytes()
+    return tostring_rgb
+
+
 def needs_canvas_tostring_rgb() -> bool:
     """matplotlib's Agg canvas has no ``tostring_rgb`` of its own (matplotlib >= 3.10)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -76,14 +85,4 @@ def restore_canvas_tostring_rgb() -> bool:
     Returns:
         bool: whether the method was added now.
     """
-    if (found := to_replace(needs_canvas_tostring_rgb, TOSTRING_RGB_TARGET)) is None:
-        return False
-    canvas_cls, _ = found  # ABSENT: matplotlib has no tostring_rgb of its own
-
-    def tostring_rgb(self) -> bytes:
-        """The canvas' RGB bytes, row-major (matplotlib < 3.10's ``FigureCanvasAgg.tostring_rgb``)."""
-        import numpy as np
-        return np.ascontiguousarray(np.asarray(self.buffer_rgba())[..., :3]).tobytes()
-
-    canvas_cls.tostring_rgb = replacement(tostring_rgb, ABSENT, TOSTRING_RGB_TARGET)
-    return True
+    return wrap_upstream(needs_canvas_tostring_rgb, TOSTRING_RGB_TARGET, _tostring_rgb)

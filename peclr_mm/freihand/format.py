@@ -217,10 +217,8 @@ def count_samples(layout: Split, present: set[int]) -> int:
 
 
 def check_images(layout: Split, n: int, present: set[int], ann_file: str) -> None:
-    """Exactly the images ``0 .. copies * n - 1`` exist: the annotations and the folder describe one set."""
-    if not present:
-        raise FreiHandFormatError(f'{layout.rgb_dir}: empty: no FreiHAND images ({IMAGE_NAME}) for the {n} '
-                                  f'samples of {ann_file}')
+    """Exactly the images ``0 .. copies * n - 1`` exist: the annotations and the folder describe one set
+    (an empty folder is :func:`read_split`'s error, before the images' size is read)."""
     beyond = [i for i in present if i >= n * layout.copies]
     if beyond:
         raise FreiHandFormatError(

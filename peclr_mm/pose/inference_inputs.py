@@ -36,11 +36,6 @@ class IntrinsicsMap(dict):
         self.source = source
 
 
-def _image_files(folder: Path) -> list[Path]:
-    """The images of ``folder`` (:data:`IMAGE_EXTENSIONS`, any case), sorted by name; not its subfolders."""
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
-
-
 def inferencer_inputs(path: Path) -> list[str] | str:
     """The inputs of ``path`` as mmpose's inferencer takes them, checked before any model is built.
 
@@ -110,9 +105,11 @@ def check_outputs(source: Path, out: Path, overwrite: bool = False) -> None:
 
 
 def image_files(path: Path) -> list[Path]:
-    """The images of an input: the images of a folder (:data:`IMAGE_EXTENSIONS`, sorted by name), or the
-    image itself."""
-    return _image_files(path) if path.is_dir() else [path]
+    """The images of an input: the images of a folder (:data:`IMAGE_EXTENSIONS`, any case, sorted by name; not
+    its subfolders), or the image itself."""
+    if not path.is_dir():
+        return [path]
+    return sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
 
 
 def output_files(source: Path, out: Path) -> list[Path]:

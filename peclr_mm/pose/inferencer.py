@@ -39,7 +39,7 @@ from mmpose.structures import PoseDataSample, merge_data_samples
 from mmpose.visualization import Pose3dLocalVisualizer
 
 from peclr_mm.fileio import atomic_write, atomic_write_json
-from peclr_mm.pose.inference import camera_fields, hand_record, load_state_strict, no_3d_joints
+from peclr_mm.pose.inference import camera_fields, hand_record, hands_to_json, load_state_strict, no_3d_joints
 from peclr_mm.pose.inference_inputs import InputError, check_boxes, intrinsics_for
 from peclr_mm.pose.regression25d_head import Regression25DHead
 
@@ -211,8 +211,7 @@ class Hand25DInferencer(Hand3DInferencer):
     def records(pred: PoseDataSample) -> List[Dict]:
         """The hands of one image as JSON-ready dicts (arrays as lists)."""
         out = []
-        for hand in pred.metainfo['hands']:
-            rec = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in hand.items()}
+        for rec in hands_to_json(pred.metainfo['hands']):
             rec['keypoints_2d'] = rec.pop('keypoints')
             rec['keypoints'] = rec.pop('keypoints_3d')
             rec['units'] = dict(keypoints='metres', keypoints_2d='image pixels', bone_length='metres')

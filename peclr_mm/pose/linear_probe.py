@@ -268,16 +268,27 @@ def load_backbone_weights(backbone: nn.Module, filename: str) -> None:
     from peclr_mm.checkpoint import extract_backbone
 
     weights = {k[len('backbone.'):]: v for k, v in extract_backbone(filename).items()}
-    own = backbone.state_dict()
+    load_prefixed_weights(backbone, weights, filename, 'backbone.', "the config's backbone")
+
+
+def load_prefixed_weights(module: nn.Module, weights: Mapping[str, torch.Tensor], filename: str, prefix: str,
+                          owner: str) -> None:
+    """Load ``weights`` (a checkpoint's ``prefix*`` tensors, ``prefix`` removed) into ``module`` strictly.
+
+    Raises:
+        ValueError: one line naming ``filename``, ``prefix`` and ``owner`` (what ``module`` was built from):
+            missing/unexpected keys, or the first tensor of another shape.
+    """
+    own = module.state_dict()
     missing, unexpected = sorted(set(own) - set(weights)), sorted(set(weights) - set(own))
     if missing or unexpected:
-        raise ValueError(f'{filename}: "backbone.*" keys do not match the config\'s backbone: missing '
+        raise ValueError(f'{filename}: "{prefix}*" keys do not match {owner}: missing '
                          f'{len(missing)} {missing[:3]}, unexpected {len(unexpected)} {unexpected[:3]}')
     for k, v in weights.items():
         if v.shape != own[k].shape:
-            raise ValueError(f'{filename}: field "backbone.{k}" has shape {tuple(v.shape)}, the config\'s '
-                             f'backbone expects {tuple(own[k].shape)}')
-    backbone.load_state_dict(weights, strict=True)
+            raise ValueError(f'{filename}: field "{prefix}{k}" has shape {tuple(v.shape)}, {owner} '
+                             f'expects {tuple(own[k].shape)}')
+    module.load_state_dict(weights, strict=True)
 
 
 def _probe_codec(cfg) -> Hand25D:
@@ -730,12 +741,13 @@ def geometry_probe(train_features: Mapping[str, np.ndarray], train_targets: Mapp
     unknown = [r for r in readouts if r not in READOUTS]
     if unknown:
         raise ValueError(f'readouts: unknown {unknown}; valid: {list(READOUTS)}')
+    checked = {name: (_check_xy(X, train_targets['uv'], f'train_features["{name}"]')[0],
+                      _check_xy(eval_features[name], eval_targets['uv'], f'eval_features["{name}"]')[0])
+               for name, X in train_features.items()}
     rows = []
     for budget in budgets:
         fit, held = budget_split(groups, budget, val_fraction, seed)
-        for name, X in train_features.items():
-            X, _ = _check_xy(X, train_targets['uv'], f'train_features["{name}"]')
-            X_eval, _ = _check_xy(eval_features[name], eval_targets['uv'], f'eval_features["{name}"]')
+        for name, (X, X_eval) in checked.items():
             for readout in readouts:
                 param = READOUTS[readout]
                 errors, chosen = _fit_and_score(readout, lambdas if readout == 'ridge' else ks, X, train_targets,

@@ -84,6 +84,20 @@ def progress_line(name: str, line: str, t0: float) -> str | None:
     return None
 
 
+def log_tail(log: str | os.PathLike, lines: int) -> str:
+    """The last ``lines`` lines of a log file ('' when it is missing)."""
+    log = Path(log)
+    text = log.read_text(errors='replace') if log.exists() else ''
+    return ''.join(text.splitlines(keepends=True)[-lines:])
+
+
+def loaded_cleanly(log: str | os.PathLike) -> bool:
+    """Whether a run's log is free of mmengine's warnings about checkpoint weights that do not match the model
+    (:data:`BAD_LOAD`)."""
+    text = Path(log).read_text(errors='replace')
+    return not any(bad in text for bad in BAD_LOAD)
+
+
 def killpg(pgid: int, signum: int) -> None:
     """``signum`` to a process group, if it is still there."""
     try:
@@ -156,8 +170,7 @@ class Run:
 
     def error(self, lines: int = 30) -> str:
         """The run's name, how it ended and its log's last ``lines`` lines."""
-        text = Path(self.log).read_text(errors='replace') if self.log and Path(self.log).exists() else ''
-        tail = ''.join(text.splitlines(keepends=True)[-lines:])
+        tail = log_tail(self.log, lines) if self.log else ''
         what = 'timed out' if self.timed_out else f'exit status {self.rc}'
         return f'{self.name}: {what}\n{tail}'
 

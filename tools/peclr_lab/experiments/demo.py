@@ -12,13 +12,12 @@ from pathlib import Path
 from peclr_mm.fileio import atomic_write_json
 from peclr_mm.freihand import load_json
 
-from ..config_options import merged_config
-from ..runner import ROOT, child_env, echo
+from ..runner import ROOT, echo
 from .plan import DemoOptions, FinetuneRun, demo_plan, finetune_runs
 from .presets import Preset
 from .report import write_report
 from .results import images_per_s, read_test_metrics, stage_wall
-from .stages import Stage, read_stamp, run_stages
+from .stages import Stage, command_config, read_stamp, run_stages
 
 
 def make_data(data_root: Path, preset: Preset, seed: int, force: bool) -> float:
@@ -78,8 +77,7 @@ def throughput(stages: list[Stage]) -> dict:
         for s in stages:
             if not s.name.startswith(kind + '/'):
                 continue
-            cmd = [str(c) for c in s.cmd]
-            batch = merged_config(cmd[2], cmd[cmd.index('--cfg-options') + 1:]).train_dataloader.batch_size
+            batch = command_config(s.cmd).train_dataloader.batch_size
             rate = images_per_s(s.out, batch)
             if rate is not None:
                 rates.append(rate)
@@ -117,7 +115,7 @@ def run_demo(preset_name: str, preset: Preset, opts: DemoOptions, *, data_seed: 
     stages = demo_plan(opts, preset)
     echo(f'[plan] {len(stages)} stages, preset {preset_name}, seeds {" ".join(map(str, preset.seeds))}, '
          f'{preset.jobs} at once on {device_name}; work dir {opts.work}')
-    done = run_stages(stages, jobs=preset.jobs, force=force, env=child_env())
+    done = run_stages(stages, jobs=preset.jobs, force=force)
     walls.update((s.name, done[s.name]) for s in stages)  # plan order
     runs = [run_record(r) for r in finetune_runs(opts, preset)]
     settings = dict(preset=preset_name, **dataclasses.asdict(preset), data_seed=data_seed,

@@ -8,11 +8,12 @@ imports mmpretrain or mmpose: the stages are their upstream ``tools/train.py`` /
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..config_options import fp32_wrapper_options
+from ..config_options import fp32_wrapper_options, merged_config
 from ..runner import PY, ROOT
 from .config_table import ALGOS, FRACTIONS, INITS, PAPER_INITS, finetune_config, pct, pretrain_config
 from .presets import Preset
@@ -58,9 +59,7 @@ def schedule_options(config: str | Path, iters: int, log_interval: int) -> list[
     ``max_iters``, every ``param_scheduler`` entry's ``begin``/``end``/``T_max``/``milestones`` rescaled
     from the config's own ``max_iters`` (so a warm-up of 1/10 stays 1/10, at least one iteration), the
     checkpoint at the last iteration and the logger interval. The only place where budgets reach configs."""
-    from mmengine.config import Config
-
-    cfg = Config.fromfile(str(config), import_custom_modules=False)
+    cfg = merged_config(config)
     base = cfg.train_cfg.get('max_iters')
     if not base:
         raise ValueError(f'{config}: not an iteration-based config (train_cfg.max_iters missing)')
@@ -170,8 +169,14 @@ def demo_plan(opts: DemoOptions, preset: Preset) -> list[Stage]:
     reads_data = (opts.data_root,)
     gpu_scale = preset.scale == 'demo-gpu'
 
+    # each config is read once per plan, not once per stage that runs it
+    @functools.cache
     def fit(config: Path, split: str) -> list[str]:
         return device_options(config, split, opts.device, opts.workers) if gpu_scale else []
+
+    @functools.cache
+    def schedule(config: Path, iters: int) -> list[str]:
+        return schedule_options(config, iters, preset.log_interval)
 
     algos = [a for a in ALGOS if a in opts.inits]
     pretrains, exports, probes, finetunes, tests = [], [], [], [], []
@@ -189,7 +194,7 @@ def demo_plan(opts: DemoOptions, preset: Preset) -> list[Stage]:
             out = work / 'pretrain' / seeded(algo, seed)
             n = preset.pretrain_iters
             o = [f'train_dataloader.dataset.data_root={data}', f'randomness.seed={seed}', *extra,
-                 *schedule_options(cfg, n, preset.log_interval), *fit(cfg, 'train'), *opts.pretrain_options]
+                 *schedule(cfg, n), *fit(cfg, 'train'), *opts.pretrain_options]
             if algo == 'peclr':
                 o += list(opts.peclr_options)
             ckpt = out / f'iter_{n}.pth'
@@ -219,7 +224,7 @@ def demo_plan(opts: DemoOptions, preset: Preset) -> list[Stage]:
     for run in finetune_runs(opts, preset):
         n = preset.finetune_iters
         o = [*data_opts, f'randomness.seed={run.seed}', f'train_dataloader.dataset.seed={run.seed}',
-             *run.options, *schedule_options(run.config, n, preset.log_interval), *fit(run.config, 'train'),
+             *run.options, *schedule(run.config, n), *fit(run.config, 'train'),
              *opts.finetune_options]
         deps, inputs = (), reads_data
         if run.init != 'scratch':
@@ -264,6 +269,8 @@ def paper_plan(work_dir: str | Path, data_root: str | Path, yt3dh_root: str | Pa
         raise ValueError(f'--gpus {gpus}: the release\'s {RELEASE_BATCH}-image batch does not split evenly over '
                          f'{gpus} GPUs')
     backbones, exports = {}, {}
+    data = [f'{split}_dataloader.dataset.data_root={fh}' for split in ('train', 'val', 'test')]
+    scale = ['--auto-scale-lr'] if gpus != 8 else []
     for algo in ('peclr', 'simclr'):
         cfg, extra = pretrain_config(algo, arch, yt3dh=bool(yt3dh_root))
         out = work / 'pretrain' / algo
@@ -285,7 +292,6 @@ def paper_plan(work_dir: str | Path, data_root: str | Path, yt3dh_root: str | Pa
             name = run_name(init, fraction)
             cfg, extra = finetune_config(init, fraction, arch)
             out = work / 'finetune' / name
-            data = [f'{split}_dataloader.dataset.data_root={fh}' for split in ('train', 'val', 'test')]
             opts = [*data, *extra, f'randomness.seed={seed}']
             if fraction != 1.0:
                 opts.append(f'train_dataloader.dataset.seed={seed}')
@@ -293,7 +299,6 @@ def paper_plan(work_dir: str | Path, data_root: str | Path, yt3dh_root: str | Pa
             if init != 'scratch':
                 opts.append(f'model.backbone.init_cfg.checkpoint={backbones[init]}')
                 deps = (exports[init],)
-            scale = ['--auto-scale-lr'] if gpus != 8 else []
             ckpt = out / 'epoch_100.pth'
             plan.append(Stage(f'finetune/{name}', [*launcher(gpus, tool('pose_train')), str(cfg), '--work-dir',
                                                    str(out), *dist, *scale, '--cfg-options', *opts],

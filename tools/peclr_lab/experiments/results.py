@@ -107,10 +107,10 @@ def collect_equivariance(work: Path, algos: Sequence[str], seeds: Sequence[int])
     out: dict = {}
     for algo in algos:
         for seed in seeds:
-            d = work / 'pretrain' / seeded(algo, seed)
-            if not d.is_dir() or not list(d.glob('*/vis_data/scalars.json')):
+            try:
+                recs = load_scalars(work / 'pretrain' / seeded(algo, seed), 'equivariance/')
+            except FileNotFoundError:  # no pretraining run here (--pretrained-dir)
                 continue
-            recs = load_scalars(d, 'equivariance/')
             out.setdefault(algo, {})[seed] = [
                 dict(step=r['step'], **{k: r[f'equivariance/{k}'] for k in GAP_KEYS if f'equivariance/{k}' in r})
                 for r in recs]

@@ -31,7 +31,7 @@ from pathlib import Path
 from peclr_mm.fileio import atomic_write_json
 
 from ..config_options import merged_config
-from ..runner import BAD_LOAD, CHILDREN, Interrupting, child_env, echo, killpg, run_logged
+from ..runner import CHILDREN, Interrupting, echo, killpg, loaded_cleanly, log_tail, run_logged
 
 
 @dataclasses.dataclass
@@ -50,9 +50,7 @@ class StageFailed(RuntimeError):
     """A stage exited non-zero, did not write its output, or loaded weights with missing keys."""
 
     def __init__(self, stage: Stage, message: str, log: Path | None = None) -> None:
-        tail = ''
-        if log is not None and log.exists():
-            tail = ''.join(log.read_text(errors='replace').splitlines(keepends=True)[-25:])
+        tail = log_tail(log, 25) if log is not None else ''
         super().__init__(f'{tail}\n[{stage.name}] {message}' + (f'; full log: {log}' if log else ''))
         self.stage = stage
 
@@ -70,14 +68,24 @@ class Interrupted(KeyboardInterrupt):
 GRACE_S = 10.0  # after a forwarded signal, stages still running this long are killed (SIGKILL)
 
 
-def config_fingerprint(cmd: Sequence[str]) -> str | None:
-    """SHA-1 of the resolved config (bases and --cfg-options merged) of a train/test command, so that an
-    edited config (or one of its bases) reruns its stage; None for commands without a config."""
+def command_config(cmd: Sequence[str | os.PathLike]):
+    """The resolved config (bases and --cfg-options merged) of a train/test command: its first ``configs/``
+    ``.py`` argument with the values after ``--cfg-options``; None for commands without a config."""
+    cmd = [str(c) for c in cmd]
     cfgs = [c for c in cmd if c.endswith('.py') and osp.join('configs', '') in c]
     if not cfgs:
         return None
-    options = list(cmd[cmd.index('--cfg-options') + 1:]) if '--cfg-options' in cmd else []
-    text = json.dumps(merged_config(cfgs[0], options).to_dict(), sort_keys=True, default=str)
+    options = cmd[cmd.index('--cfg-options') + 1:] if '--cfg-options' in cmd else []
+    return merged_config(cfgs[0], options)
+
+
+def config_fingerprint(cmd: Sequence[str]) -> str | None:
+    """SHA-1 of the resolved config (:func:`command_config`) of a train/test command, so that an edited config
+    (or one of its bases) reruns its stage; None for commands without a config."""
+    cfg = command_config(cmd)
+    if cfg is None:
+        return None
+    text = json.dumps(cfg.to_dict(), sort_keys=True, default=str)
     return hashlib.sha1(text.encode()).hexdigest()
 
 
@@ -177,7 +185,7 @@ def run_stage(stage: Stage, force: bool = False, env: dict | None = None,
         echo(f'[{stage.name}] rerun: {reason}')
         stamp.unlink()
     log_path = stage.out / 'stage.log'
-    run = run_logged(stage.name, key['cmd'], log_path, env=child_env() if env is None else env)
+    run = run_logged(stage.name, key['cmd'], log_path, env=env)
     rc, wall = run.rc, run.wall_s
     if run.signum is not None and not (rc == 0 and stage.done.exists()):
         killpg(run.pid, signal.SIGKILL)  # whatever of its group outlived the leader
@@ -190,8 +198,7 @@ def run_stage(stage: Stage, force: bool = False, env: dict | None = None,
         raise Interrupting
     if rc != 0 or not stage.done.exists():
         raise StageFailed(stage, f'failed (exit status {rc}, expected {stage.done})', log_path)
-    text = log_path.read_text(errors='replace')
-    if any(bad in text for bad in BAD_LOAD):
+    if not loaded_cleanly(log_path):
         raise StageFailed(stage, 'the pretrained backbone did not load cleanly (missing/unexpected keys)',
                           log_path)
     atomic_write_json(stamp, dict(status='done', **key, wall_s=wall))

@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..runner import BAD_LOAD, PY, Run, child_env, echo, run_logged
+from ..runner import PY, Run, child_env, echo, loaded_cleanly, run_logged
 from .data import make_data
 from .device import GpuSampler
 from .measure import checks, measure, test_metrics, val_metrics
@@ -173,7 +173,7 @@ def _stages(res: dict, sizes: Sizes, work: Path, env: dict, sampler: GpuSampler,
             rec['val_metrics'] = val_metrics(w)
         except (FileNotFoundError, ValueError) as e:
             fail(f'finetune: no validation metrics ({e})')
-        rec['backbone_loaded_cleanly'] = not any(b in Path(run.log).read_text(errors='replace') for b in BAD_LOAD)
+        rec['backbone_loaded_cleanly'] = loaded_cleanly(run.log)
         if not rec['backbone_loaded_cleanly']:
             fail('finetune: the exported backbone did not load cleanly (missing/unexpected keys)')
     else:

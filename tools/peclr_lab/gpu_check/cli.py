@@ -9,12 +9,14 @@ from collections.abc import Sequence
 
 from .sizes import GPU, TINY, Sizes
 
+# the Sizes fields that --<field> (an integer) overrides
+INT_OVERRIDES = ('num_train', 'num_eval', 'pretrain_iters', 'finetune_iters', 'workers', 'pretrain_batch',
+                 'finetune_batch')
+
 
 def sizes_from_args(a: argparse.Namespace) -> Sizes:
     sizes = TINY if a.tiny else GPU
-    changes = {k: getattr(a, k) for k in ('num_train', 'num_eval', 'pretrain_iters', 'finetune_iters', 'workers',
-                                          'budget_s', 'pretrain_batch', 'finetune_batch')
-               if getattr(a, k, None) is not None}
+    changes = {k: getattr(a, k) for k in (*INT_OVERRIDES, 'budget_s') if getattr(a, k, None) is not None}
     if a.no_amp:
         changes['amp'] = False
     return dataclasses.replace(sizes, **changes)
@@ -31,8 +33,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument('--wheelhouse', default='auto',
                    help="wheels to install into WORK_DIR/site: 'auto' (device_wheels/ when the stack is not "
                         "importable), 'none', or a folder")
-    for name in ('num_train', 'num_eval', 'pretrain_iters', 'finetune_iters', 'workers', 'pretrain_batch',
-                 'finetune_batch'):
+    for name in INT_OVERRIDES:
         p.add_argument('--' + name.replace('_', '-'), type=int, help=f'override {name}')
     p.add_argument('--budget-s', type=float, help='wall-clock budget; later steps are skipped past it')
     p.add_argument('--no-amp', action='store_true', help='fp32 training on the GPU (no bf16 autocast)')

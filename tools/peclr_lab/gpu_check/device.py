@@ -11,6 +11,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from .wheelhouse import STACK_MODULES
+
 
 class GpuSampler:
     """``nvidia-smi`` utilisation and memory every 500 ms in the background (nothing without nvidia-smi)."""
@@ -34,10 +36,11 @@ class GpuSampler:
     def _read(self) -> None:
         with open(self.log, 'w') as f:
             for line in self.proc.stdout:
-                f.write(f'{time.time():.3f}, {line}')
+                now = time.time()
+                f.write(f'{now:.3f}, {line}')
                 parsed = parse_smi_line(line)
                 if parsed is not None:
-                    self.samples.append((time.time(), *parsed))
+                    self.samples.append((now, *parsed))
 
     def window(self, t0: float | None, t1: float | None) -> dict | None:
         if t0 is None or t1 is None:
@@ -78,7 +81,7 @@ def environment() -> dict:
     import torch
     env = dict(python=platform.python_version(), torch=torch.__version__, torch_cuda=torch.version.cuda,
                numpy=numpy.__version__, host=platform.node())
-    for name in ('mmengine', 'mmcv', 'mmpretrain', 'mmpose', 'mmdet', 'xtcocotools', 'torchvision'):
+    for name in (*STACK_MODULES, 'torchvision'):
         try:
             env[name] = md.version(name)
         except md.PackageNotFoundError:

@@ -226,7 +226,7 @@ def publish_folder(tmp: Path, out: Path) -> None:
 
 
 def claim_output(out_dir: str | os.PathLike, overwrite: bool, marker: str, writer: str,
-                 state: Callable[[Path], str] = lambda out: "not empty") -> tuple[Path, Path]:
+                 state: Callable[[Path], str]) -> tuple[Path, Path]:
     """Check a writer's output folder and make the temporary folder it fills before :func:`publish_folder`.
 
     Args:

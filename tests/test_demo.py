@@ -80,12 +80,16 @@ def test_make_demo_quick_writes_table_plots_and_pictures(quick_demo):
         assert f'{np.mean(vals):.2f} ± {np.std(vals, ddof=1):.2f}' in cells
         assert f'| {LABEL[init]} | 10 % | 1 | ' in cells
     # the probe of every initialisation and seed; the equivariance monitor of every pretraining run
-    for init in INITS:
-        uv = [json.loads((work / 'probe' / seeded(init, s) / 'probe.json').read_text())['probe']['uv_px']
-              for s in (0, 1)]
+    geo = [json.loads((work / 'probe' / seeded('geometry', s) / 'geometry.json').read_text()) for s in (0, 1)]
+    for init in (*INITS, 'control'):
+        name = {'scratch': 'random weights', 'control': 'fine-tuned (control)'}.get(init, init)
+        uv = [next(r['uv_px'] for r in g['rows'] if (r['backbone'], r['features'], r['readout'], r['budget']) ==
+                   (name, 'pooled last stage', 'ridge', 'all')) for g in geo]
         assert all(math.isfinite(v) for v in uv)
-        name = 'random weights' if init == 'scratch' else LABEL[init]
-        assert f'| {name} | 2 | {np.mean(uv):.2f} ± {np.std(uv, ddof=1):.2f} |' in md
+        label = {'control': 'fine-tuned (control)', 'scratch': 'random weights'}.get(init, LABEL[init])
+        assert (f'| all | pooled last stage | ridge | {label} | 2 | ' in md
+                and f' | {np.mean(uv):.2f} ± {np.std(uv, ddof=1):.2f} | ' in md)
+    assert all(g['with_projection'] == ['peclr', 'random weights'] for g in geo)  # z of the pretraining checkpoint
     assert '| fine-tuning PA-EPE (mm), 100 % labels | PeCLR − scratch | s0: ' in md
     assert '| probe uv error (px) | PeCLR − scratch | s0: ' in md
     assert '## What this run shows / does not show' in md
@@ -127,7 +131,7 @@ def test_demo_rerun_skips_finished_stages_and_report_rerenders(quick_demo):
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     skipped = re.findall(r'^\[([\w/]+)\] done before', proc.stdout, re.M)
-    assert len(skipped) == 2 * 1 * 2 + 2 * 2 + 6 * 2  # (pretrain + export) x algo x seed, probes, finetune + test
+    assert len(skipped) == 2 * 1 * 2 + 2 + 6 * 2  # (pretrain + export) x algo x seed, probes, finetune + test
     assert '[data]' in proc.stdout and 'skipped' in proc.stdout
     assert before['results'] == json.loads((work / 'results.json').read_text())['results']
     (work / 'results.md').unlink()

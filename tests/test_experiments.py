@@ -155,13 +155,23 @@ def test_demo_plan_per_seed_graph(tmp_path):
     for seed in (0, 1):
         for algo in ('simclr', 'simclr-app', 'peclr'):
             assert f'pretrain/{algo}_s{seed}' in names and f'export/{algo}_s{seed}' in names
+        assert f'probe/geometry_s{seed}' in names
         for init in C.INITS:
-            assert f'probe/{init}_s{seed}' in names and f'test/{init}_100pct_s{seed}' in names
+            assert f'test/{init}_100pct_s{seed}' in names
     assert 'finetune/peclr_10pct_s0' in names and 'finetune/peclr_10pct_s1' not in names
-    assert len(stages) == 6 + 6 + 8 + 12 + 12
+    assert len(stages) == 6 + 6 + 12 + 12 + 2
     by = {s.name: s for s in stages}
-    assert by['finetune/peclr_100pct_s1'].deps == ('export/peclr_s1',)
-    assert by['probe/simclr_s0'].deps == ('export/simclr_s0',) and by['finetune/scratch_10pct_s0'].deps == ()
+    assert by['finetune/peclr_100pct_s1'].deps == ('export/peclr_s1',) and by['finetune/scratch_10pct_s0'].deps == ()
+    # the geometry probe of a seed: its pretraining checkpoints (with the projection), random weights, and
+    # scratch fine-tuned on every label as the positive control
+    probe = by['probe/geometry_s1']
+    assert set(probe.deps) == {'pretrain/simclr_s1', 'pretrain/simclr-app_s1', 'pretrain/peclr_s1',
+                               'finetune/scratch_100pct_s1'}
+    cmd = [str(c) for c in probe.cmd]
+    assert '--geometry' in cmd and cmd[cmd.index('--seed') + 1] == '1' and probe.done.name == 'geometry.json'
+    for algo in C.ALGOS:
+        assert f'{algo}={tmp_path / "pretrain" / f"{algo}_s1" / "iter_16.pth"}' in cmd
+    assert cmd[cmd.index('--control') + 1] == str(tmp_path / 'finetune' / 'scratch_100pct_s1' / 'iter_24.pth')
     cmd = [str(c) for c in by['finetune/simclr_100pct_s1'].cmd]
     assert 'randomness.seed=1' in cmd and 'train_dataloader.dataset.seed=1' in cmd
     assert f'model.backbone.init_cfg.checkpoint={tmp_path / "pretrain" / "simclr_s1" / "backbone.pth"}' in cmd
@@ -176,6 +186,21 @@ def test_demo_plan_per_seed_graph(tmp_path):
     assert by['pretrain/simclr-app_s0'].cmd[2].name == 'simclr-appearance_resnet18-w32_1xb64-400it_synth-freihand-64px.py'
     assert by['finetune/simclr-app_10pct_s0'].cmd[2].name == (
         'td-reg25d_res18-w32-simclr-app_1xb32-500it_synth-freihand3d-10pct-64x64.py')
+
+
+def test_precision_reaches_the_cpu_training_stages_only(tmp_path):
+    autocast = ['optim_wrapper.type=AutocastOptimWrapper', 'optim_wrapper.dtype=bfloat16']
+    for precision, expect in (('bf16', autocast), ('fp32', [])):
+        opts = P.DemoOptions(work=tmp_path, data_root=tmp_path / 'data', precision=precision)
+        for s in P.demo_plan(opts, PRESETS['quick']):
+            cmd = [str(c) for c in s.cmd]
+            has = [o for o in cmd if o.startswith('optim_wrapper.')]
+            assert has == (expect if s.name.split('/')[0] in ('pretrain', 'finetune') else []), s.name
+    gpu = P.demo_plan(P.DemoOptions(work=tmp_path, data_root=tmp_path / 'data', device='cuda', precision='bf16'),
+                      PRESETS['gpu'])
+    assert not any('AutocastOptimWrapper' in str(c) for s in gpu for c in s.cmd)  # its configs' own AMP
+    with pytest.raises(ValueError, match="precision: one of \\('fp32', 'bf16'\\), got 'fp16'"):
+        P.precision_options('fp16')
 
 
 def test_appearance_only_simclr_differs_from_simclr_in_the_views_geometry_only():
@@ -200,14 +225,15 @@ def test_gpu_preset_plan_uses_the_gpu_configs_and_fits_the_device(tmp_path):
     assert preset.scale == 'demo-gpu' and preset.low_label_seeds is None and len(preset.seeds) >= 2
     stages = P.demo_plan(P.DemoOptions(work=tmp_path, data_root=tmp_path / 'data', device='cuda', workers=3), preset)
     by = {s.name: s for s in stages}
-    assert len(stages) == len(preset.seeds) * (3 + 3 + 4 + 8 + 8)  # every seed at 10 % too
+    assert len(stages) == len(preset.seeds) * (3 + 3 + 8 + 8 + 1)  # every seed at 10 % too
     pre = [str(c) for c in by['pretrain/simclr-app_s1'].cmd]
     assert pre[2].endswith('simclr-appearance_resnet18_1xb256-1000it_synth-freihand-128px.py')
     assert 'train_dataloader.num_workers=3' in pre and 'optim_wrapper.type=OptimWrapper' not in pre  # bf16 AMP kept
     ft = [str(c) for c in by['finetune/peclr_10pct_s1'].cmd]
     assert ft[2].endswith('td-reg25d_res18-peclr_1xb128-500it_synth-freihand3d-10pct-128x128.py')
     assert 'test_dataloader.num_workers=3' in [str(c) for c in by['test/peclr_10pct_s1'].cmd]
-    assert [str(c) for c in by['probe/scratch_s0'].cmd][-2:] == ['--device', 'cuda']
+    probe = [str(c) for c in by['probe/geometry_s0'].cmd]
+    assert probe[probe.index('--device') + 1] == 'cuda'
     cpu = {s.name: s for s in P.demo_plan(P.DemoOptions(work=tmp_path, data_root=tmp_path / 'data'), preset)}
     assert 'optim_wrapper.type=OptimWrapper' in [str(c) for c in cpu['pretrain/peclr_s0'].cmd]
     from mmengine.config import Config
@@ -246,14 +272,23 @@ def _fake_work(tmp_path: Path) -> tuple[Path, Path, list[dict], dict]:
                 (d / 'test' / 'stamp' / 'stamp.json').write_text(json.dumps({f'freihand/{k}': v for k, v in m.items()}))
                 runs.append(dict(init=init, fraction=f, seed=seed, name=P.run_name(init, f, seed), dir=str(d),
                                  metrics=m, finetune_wall_s=1.0))
-    probe = {'scratch': 15.9, 'simclr': 15.0, 'simclr-app': 14.9, 'peclr': 14.8}
-    for init in C.INITS:
-        for seed in (0, 1):
-            d = work / 'probe' / P.seeded(init, seed)
-            d.mkdir(parents=True)
-            mp = dict(uv_px=16.0, **{'PA-EPE': 30.0, 'RR-EPE': 140.0})
-            (d / 'probe.json').write_text(json.dumps(dict(
-                probe={'uv_px': probe[init] + 0.1 * seed, 'PA-EPE': 30.0 - seed, 'RR-EPE': 120.0}, mean_pose=mp)))
+    # the geometry probe: uv as the arm's number (+0.1 per seed, +1 with 200 labels), orientation 4x that,
+    # PA-EPE the same for every arm
+    probe = {'scratch': 15.9, 'simclr': 15.0, 'simclr-app': 14.9, 'peclr': 14.8, 'control': 9.0}
+    names = {'scratch': 'random weights', 'control': 'fine-tuned (control)'}
+    for seed in (0, 1):
+        rows = []
+        for budget in (200, 'all'):
+            rows.append(dict(backbone='mean pose', features='', readout='training mean', budget=budget,
+                             orientation_deg=90.0, uv_px=16.0, pa_epe_mm=30.0))
+            rows += [dict(backbone=names.get(init, init), features=features, readout=readout, budget=budget,
+                          orientation_deg=4 * uv + seed, uv_px=uv + 0.1 * seed + (budget == 200), pa_epe_mm=28.0)
+                     for features in ('pooled last stage', 'stage 3 4x4') for readout in ('ridge', 'k-NN')
+                     for init, uv in probe.items()]
+        d = work / 'probe' / P.seeded('geometry', seed)
+        d.mkdir(parents=True)
+        (d / 'geometry.json').write_text(json.dumps(dict(rows=rows, random='random weights',
+                                                         control='fine-tuned (control)')))
     for algo, gap in (('simclr', -0.13), ('peclr', 0.02)):
         for seed in (0, 1):
             d = work / 'pretrain' / P.seeded(algo, seed) / '20250101_000000' / 'vis_data'
@@ -286,6 +321,19 @@ def test_report_renders_mean_sd_paired_and_error_bars(tmp_path):
     res = json.loads((work / 'results.json').read_text())
     assert len(res['results']) == 12 and res['summary']['probe']['peclr']['uv_px']['n'] == 2
     assert '| probe uv error (px) | SimCLR − SimCLR (appearance only) | s0: +0.10, s1: +0.10 |' in md
+    # the geometry probe: every arm in every cell, and the paired differences per cell
+    geo = md[md.index('## Geometry probe'):md.index('## Paired comparisons')]
+    assert '| all | pooled last stage | ridge | random weights | 2 | 64.10 ± 0.71 | 15.95 ± 0.07 | 28.00 ± 0.00 |' in geo
+    assert '| 200 | stage 3 4x4 | k-NN | fine-tuned (control) | 2 | 36.50 ± 0.71 | 10.05 ± 0.07 | 28.00 ± 0.00 |' in geo
+    assert '| all | — | training mean | mean pose | 2 | 90.00 ± 0.00 | 16.00 ± 0.00 | 30.00 ± 0.00 |' in geo
+    assert ('| all | pooled last stage | ridge | PeCLR − SimCLR | **-0.80 ± 0.00** | **-0.20 ± 0.00** | '
+            '+0.00 ± 0.00 |') in geo
+    assert ('Geometry probe, PeCLR − SimCLR (appearance only) over its 8 cells (feature set x readout x labels), '
+            'resolved: orientation (deg) lower in 8, higher in 0; 2-D keypoints (px) lower in 8, higher in 0; '
+            'PA-EPE (mm) lower in 0, higher in 0.') in md
+    assert ('Positive control: the probe reads the orientation of a fine-tuned backbone at 36.5 ± 0.7 deg against '
+            'the mean pose\'s 90.0 ± 0.0 deg (2/2 seeds below).') in md
+    assert len(res['geometry_probe']['1']) == 2 * (1 + 4 * 5) and len(res['summary']['geometry_paired']) == 8 * 4
     for png in [out['png'], work / 'equivariance.png', *out['pictures']]:
         assert png.read_bytes()[:8] == PNG_MAGIC
     assert len(out['pictures']) == 8  # first seed: 4 inits x 2 fractions

@@ -75,6 +75,22 @@ def test_fit_ridge_recovers_a_linear_map_and_matches_lstsq():
         fit_ridge(np.where(np.eye(200, 12) > 0, np.nan, X), Y, 1.0)
 
 
+def test_fit_ridge_with_more_features_than_images_and_without_penalty():
+    """N < D: the penalised fits (the N x N Gram path) equal the augmented least squares; lambda 0 (the SVD
+    path) is the minimum-norm interpolant, numpy's lstsq on the standardised, centred features."""
+    rng = np.random.default_rng(1)
+    X, Y = rng.normal(size=(30, 80)) * rng.uniform(0.5, 4, 80), rng.normal(size=(30, 2, 3))
+    X_new = rng.normal(size=(7, 80))
+    for lam in (0.5, 50.0):
+        np.testing.assert_allclose(fit_ridge(X, Y, lam).predict(X_new), _independent_ridge(X, Y, lam, X_new),
+                                   rtol=1e-8, atol=1e-9)
+    model = fit_ridge(X, Y, 0.0)
+    Xs = (X - X.mean(0)) / X.std(0)
+    w = np.linalg.lstsq(Xs, Y.reshape(30, 6) - Y.reshape(30, 6).mean(0), rcond=None)[0]
+    np.testing.assert_allclose(model.weight, w, atol=1e-9)
+    np.testing.assert_allclose(model.predict(X), Y, atol=1e-8)  # interpolates the training targets
+
+
 def test_select_ridge_picks_small_lambda_without_noise_and_larger_with_noise():
     lambdas = (1e-10, 1e-3, 1.0, 10.0, 100.0, 1e3, 1e4)
     rng = np.random.default_rng(1)

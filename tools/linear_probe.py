@@ -143,14 +143,18 @@ def _geometry(args: argparse.Namespace, cfg: Config) -> dict:
     if neck_cfg is not None:  # the random baseline gets a random projection of the same architecture
         torch.manual_seed(args.seed)
         necks[RANDOM] = _build_neck(neck_cfg)
+    control = None
     if args.control:
-        name, path = _named(args.control, CONTROL)
-        backbones[name] = path
+        control, path = _named(args.control, CONTROL)
+        if control in backbones:
+            raise ValueError(f'--control: the name {control!r} is already a --checkpoint\'s')
+        backbones[control] = path
     res = probe_backbones(cfg, backbones, {k: v for k, v in necks.items() if v is not None},
                           num_train=args.num_train, num_eval=args.num_eval, budgets=_budgets(args.budgets),
                           spatial_stage=args.spatial_stage, grid=args.grid, seed=args.seed, device=args.device)
     with_z = sorted(k for k, v in necks.items() if v is not None)
-    return dict(res, config=args.config, backbones=backbones, with_projection=with_z, seed=args.seed,
+    return dict(res, config=args.config, backbones=backbones, random=RANDOM, control=control,
+                with_projection=with_z, seed=args.seed,
                 budgets=args.budgets, spatial_stage=args.spatial_stage, grid=args.grid)
 
 

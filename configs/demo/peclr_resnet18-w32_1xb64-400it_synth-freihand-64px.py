@@ -49,5 +49,6 @@ default_hooks = dict(
 log_processor = dict(by_epoch=False)
 env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'))
 randomness = dict(seed=0, deterministic=False)
-# The equivariance of the projection (docs/pretraining.md), in eval and train BN modes, on 128 fixed images.
-custom_hooks = [dict(type='EquivarianceMonitorHook', interval=100, num_samples=128)]
+# The equivariance of the projection (docs/pretraining.md), in eval and train BN modes, on 128 fixed images;
+# channels-last convolution weights (the same values, ~1.2x faster on a CPU, peclr_mm/training_speed.py).
+custom_hooks = [dict(type='EquivarianceMonitorHook', interval=100, num_samples=128), dict(type='ChannelsLastHook')]

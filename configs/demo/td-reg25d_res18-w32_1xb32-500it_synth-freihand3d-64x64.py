@@ -37,7 +37,7 @@ val_dataloader = None
 val_cfg = None
 val_evaluator = None
 
-optim_wrapper = dict(optimizer=dict(type='Adam', lr=1e-3))
+optim_wrapper = dict(optimizer=dict(type='Adam', lr=1e-3, fused=True))  # fused: one kernel per step (CPU and GPU)
 param_scheduler = [
     dict(type='LinearLR', begin=0, end=warmup_iters, start_factor=0.01, by_epoch=False),
     dict(type='CosineAnnealingLR', begin=warmup_iters, eta_min=1e-5, by_epoch=False),  # to train_cfg.max_iters
@@ -49,3 +49,5 @@ default_hooks = dict(
                     max_keep_ckpts=1))
 log_processor = dict(by_epoch=False)
 randomness = dict(seed=0, deterministic=False)
+# channels-last convolution weights (the same values, ~1.2x faster on a CPU, peclr_mm/training_speed.py)
+custom_hooks = [*_base_.custom_hooks, dict(type='ChannelsLastHook')]

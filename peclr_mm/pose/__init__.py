@@ -9,7 +9,10 @@ codec, :class:`Regression25DHead`, :class:`FreiHandMetric` and the inferencer :c
 applies :mod:`peclr_mm.compat` (the plugin's changes to mmengine, mmpose and matplotlib, e.g. mmpose's
 keypoint drawing under numpy >= 2.5). It imports mmpose only (never mmpretrain).
 """
-from peclr_mm import compat
+from peclr_mm import (
+           compat,
+           training_speed,  # noqa: F401  (registers AutocastOptimWrapper, ChannelsLastHook)
+)
 from peclr_mm.checkpoint import register_safe_globals
 
 from . import root_depth  # noqa: F401  (numpy/torch core)

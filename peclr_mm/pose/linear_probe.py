@@ -86,10 +86,14 @@ def _standardisation(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _ridge_path(X: np.ndarray, Y: np.ndarray, lambdas: Sequence[float]) -> list[RidgeModel]:
-    """Ridge fits for several penalties from one SVD of the standardised features.
+    """Ridge fits for several penalties from one decomposition of the standardised features ``Xs``
+    (centred, so the unpenalised intercept is the targets' mean; ``Yc`` the centred targets).
 
-    With ``Xs = U S V^T`` (centred, so the unpenalised intercept is the targets' mean), the solution is
-    ``W = V diag(S / (S^2 + lam)) U^T (Y - mean(Y))``.
+    Every penalty > 0: the eigendecomposition of the smaller Gram matrix, ``Xs^T Xs = V diag(e) V^T`` (N >= D,
+    ``W = V diag(1 / (e + lam)) V^T Xs^T Yc``) or ``Xs Xs^T = U diag(e) U^T`` (N < D, ``W = Xs^T U
+    diag(1 / (e + lam)) U^T Yc``), ~4x faster than an SVD for 4,000 x 2,048 features. A penalty of 0
+    (least squares, minimum norm where rank deficient): ``Xs = U S V^T``, ``W = V diag(S / (S^2 + lam)) U^T Yc``
+    with singular values below numpy's ``lstsq`` rank cut-off dropped.
     """
     X, Y = _check_xy(X, Y, 'ridge')
     if any(not (lam >= 0 and np.isfinite(lam)) for lam in lambdas):
@@ -97,14 +101,24 @@ def _ridge_path(X: np.ndarray, Y: np.ndarray, lambdas: Sequence[float]) -> list[
     mean, std = _standardisation(X)
     Yf = Y.reshape(len(Y), -1)
     bias = Yf.mean(0)
-    u, s, vt = np.linalg.svd((X - mean) / std, full_matrices=False)
-    uty = u.T @ (Yf - bias)
-    keep = s > s.max(initial=0.0) * max(X.shape) * np.finfo(np.float64).eps  # rank as numpy's lstsq
-    out = []
-    for lam in lambdas:
-        gain = np.where(keep, s / (s * s + lam), 0.0)
-        out.append(RidgeModel(mean, std, vt.T @ (gain[:, None] * uty), bias, float(lam), Y.shape[1:]))
-    return out
+    Xs, Yc = (X - mean) / std, Yf - bias
+    if lambdas and min(lambdas) > 0:
+        tall = len(Xs) >= Xs.shape[1]
+        evals, vecs = np.linalg.eigh(Xs.T @ Xs if tall else Xs @ Xs.T)
+        evals = np.clip(evals, 0.0, None)  # rounding can leave tiny negative eigenvalues
+        proj = vecs.T @ (Xs.T @ Yc if tall else Yc)
+
+        def weight(lam: float) -> np.ndarray:
+            w = vecs @ (proj / (evals + lam)[:, None])
+            return w if tall else Xs.T @ w
+    else:
+        u, s, vt = np.linalg.svd(Xs, full_matrices=False)
+        uty = u.T @ Yc
+        keep = s > s.max(initial=0.0) * max(X.shape) * np.finfo(np.float64).eps  # rank as numpy's lstsq
+
+        def weight(lam: float) -> np.ndarray:
+            return vt.T @ (np.where(keep, s / (s * s + lam), 0.0)[:, None] * uty)
+    return [RidgeModel(mean, std, weight(lam), bias, float(lam), Y.shape[1:]) for lam in lambdas]
 
 
 def fit_ridge(X: np.ndarray, Y: np.ndarray, lam: float) -> RidgeModel:
@@ -325,11 +339,21 @@ def _subset(n: int, num: int | None, rng: np.random.Generator, field: str) -> np
     return np.sort(rng.choice(n, num, replace=False))
 
 
-def _features(model: nn.Module, dataset, indices: np.ndarray, batch_size: int, device, **kwargs) -> dict:
+def _batches(dataset, indices: np.ndarray, batch_size: int, keep: bool = False) -> Iterable[dict]:
+    """The ``indices`` of ``dataset`` as ``pseudo_collate``-d batches; ``keep``: loaded once into a list (for
+    several backbones on the same images)."""
     from mmengine.dataset import pseudo_collate
     loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, indices.tolist()),
                                          batch_size=batch_size, shuffle=False, collate_fn=pseudo_collate)
-    return extract_features(model, loader, device, **kwargs)
+    return list(loader) if keep else loader
+
+
+def _features(model: nn.Module, dataset, indices: np.ndarray, batch_size: int, device, **kwargs) -> dict:
+    return extract_features(model, _batches(dataset, indices, batch_size), device, **kwargs)
+
+
+# The geometry probe keeps its input images in memory across backbones up to this size (uint8 pixels).
+KEEP_BATCHES_BYTES = 1 << 30
 
 
 def _probe_config(cfg: Any) -> Any:
@@ -809,7 +833,8 @@ def probe_backbones(cfg: Any, backbones: Mapping[str, str | None], necks: Mappin
                     readouts: Sequence[str] = tuple(READOUTS), val_fraction: float = 0.2, seed: int = 0,
                     batch_size: int = 64, device: str = 'cpu') -> dict[str, Any]:
     """The geometry probe of several backbones of one config on its FreiHAND-style data (the splits of
-    :func:`linear_probe`), with the mean-pose rows; every backbone sees the same images and budgets.
+    :func:`linear_probe`), with the mean-pose rows; every backbone sees the same images (read once
+    when they fit in :data:`KEEP_BATCHES_BYTES`) and budgets.
 
     Feature sets: :data:`POOLED` (the last stage, globally averaged), :data:`SPATIAL` (stage
     ``spatial_stage + 1``, averaged to ``grid x grid`` and flattened) and, for backbones with a neck in
@@ -847,12 +872,16 @@ def probe_backbones(cfg: Any, backbones: Mapping[str, str | None], necks: Mappin
     eval_idx = _subset(len(test_set), num_eval, rng, 'num_eval')
     groups = np.array([train_set.get_data_info(int(i))['sample_id'] for i in train_idx])
     models = {name: _frozen_model(cfg, ckpt, seed) for name, ckpt in backbones.items()}  # bad files fail first
+    w, h = _probe_codec(cfg).input_size
+    keep = len(models) > 1 and (len(train_idx) + len(eval_idx)) * 3 * w * h <= KEEP_BATCHES_BYTES
+    train_batches = _batches(train_set, train_idx, batch_size, keep)
+    eval_batches = _batches(test_set, eval_idx, batch_size, keep)
     rows: list[dict[str, Any]] = []
     kw = dict(budgets=budgets, val_fraction=val_fraction, seed=seed)
     for name, model in models.items():
         extra = dict(spatial=spatial, grid=grid, neck=(necks or {}).get(name))
-        tr = _features(model, train_set, train_idx, batch_size, device, **extra)
-        ev = _features(model, test_set, eval_idx, batch_size, device, **extra)
+        tr = extract_features(model, train_batches, device, **extra)
+        ev = extract_features(model, eval_batches, device, **extra)
         if not rows:
             y_tr = geometry_targets(tr['keypoints_cam'], tr['input_K'])
             y_ev = geometry_targets(ev['keypoints_cam'], ev['input_K'])

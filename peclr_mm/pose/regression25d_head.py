@@ -102,8 +102,9 @@ class Regression25DHead(BaseHead):
             self.root_loss_module = MODELS.build(root_loss or dict(type='L1Loss'))
 
     def forward(self, feats: Tensor | Tuple[Tensor]) -> Tensor:
-        """Features (last of a tuple; (B, C, H, W) or (B, C)) -> (B, K, 3) normalised 2.5-D pose."""
-        out = self.fc(pool_features(feats)).view(-1, self.num_joints, 3)
+        """Features (last of a tuple; (B, C, H, W) or (B, C)) -> (B, K, 3) normalised 2.5-D pose, float32
+        (also under bfloat16 autocast: the labels, losses and decoding stay in float32)."""
+        out = self.fc(pool_features(feats)).float().view(-1, self.num_joints, 3)
         keep = torch.ones(self.num_joints, 3, device=out.device, dtype=out.dtype)
         keep[self.root_index, 2] = 0  # the root's relative depth is 0 by definition
         return out * keep

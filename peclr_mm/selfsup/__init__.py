@@ -6,7 +6,10 @@ the release's view, sampler, optimizer and schedule, the ``PeCLR`` model and the
 torch's safe loading, and applies :mod:`peclr_mm.compat` (the plugin's changes to mmengine: safe checkpoint
 loading, ``torchrun --launcher pytorch`` on the CPU). It never imports mmpose.
 """
-from peclr_mm import compat
+from peclr_mm import (
+    compat,
+    training_speed,  # noqa: F401  (registers AutocastOptimWrapper, ChannelsLastHook)
+)
 from peclr_mm.checkpoint import register_safe_globals
 
 from .appearance import HSVColorJitter, RandomGaussianNoise

@@ -21,10 +21,11 @@ presets (--preset; sizes in tools/peclr_lab/experiments/presets.py):
                 for name, p in PRESETS.items()) + """
 
 Per seed: pretrain PeCLR, SimCLR and SimCLR without geometric augmentation (simclr-app), export,
-linear-probe scratch and each backbone, fine-tune + test every init at 100 % labels and at the label
+fine-tune + test every init at 100 % labels and at the label
 fractions below (that seed's backbone, fine-tuning randomness and label subset; --low-label-seeds K runs the
 fractions below 100 % for the first K seeds only). results.md reports mean +- sd over seeds and paired
-differences. --preset gpu runs the GPU configs on the first CUDA device (on a CPU: fp32, slowly, as the tests
+differences; per seed one geometry probe (tools/linear_probe.py --geometry) of the pretrained
+backbones, random weights and a fine-tuned control. --preset gpu runs the GPU configs on the first CUDA device (on a CPU: fp32, slowly, as the tests
 do). --pretrain-seeds S... is --seeds S... (the spelling of the measured commands in docs/pretraining.md).
 """
 
@@ -46,6 +47,9 @@ def demo_parser() -> argparse.ArgumentParser:
                    help='how many of the seeds (the first) also run label fractions < 100 %% (default: preset\'s)')
     p.add_argument('--jobs', type=int, help='stages run at once (default: the preset\'s, 2)')
     p.add_argument('--force', action='store_true', help='rerun stages that are already done')
+    p.add_argument('--precision', choices=('auto', 'fp32', 'bf16'), default='auto',
+                   help='training precision of the CPU presets: bf16 autocast (AutocastOptimWrapper) or fp32; '
+                   'auto: bf16 where the CPU has AMX (default). The gpu preset\'s configs run bf16 AMP on CUDA')
     for field in ('num_train', 'num_eval', 'pretrain_iters', 'finetune_iters', 'probe_train'):
         p.add_argument('--' + field.replace('_', '-'), type=int, help=f'override the preset\'s {field}')
     p.add_argument('--inits', nargs='+', choices=INITS, default=list(INITS),
@@ -101,7 +105,11 @@ def demo_main(argv: list[str] | None = None) -> int:
     work = Path(args.work_dir or default_dir)
     work = (work if work.is_absolute() else Path.cwd() / work).resolve()
     data = Path(args.data_root).resolve() if args.data_root else work / 'data'
-    opts = DemoOptions(work=work, data_root=data, inits=[i for i in INITS if i in args.inits],
+    precision = args.precision
+    if precision == 'auto':
+        from peclr_mm.training_speed import cpu_has_fast_bf16
+        precision = 'bf16' if preset.scale == 'demo' and cpu_has_fast_bf16() else 'fp32'
+    opts = DemoOptions(work=work, data_root=data, precision=precision, inits=[i for i in INITS if i in args.inits],
                        fractions=args.fractions,
                        pretrained_dir=Path(args.pretrained_dir).resolve() if args.pretrained_dir else None,
                        pretrain_options=args.pretrain_options, peclr_options=args.peclr_options,

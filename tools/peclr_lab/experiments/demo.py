@@ -124,6 +124,7 @@ def run_demo(preset_name: str, preset: Preset, opts: DemoOptions, *, data_seed: 
                     pretrained_dir=str(opts.pretrained_dir) if opts.pretrained_dir else None,
                     pretrain_options=list(opts.pretrain_options), peclr_options=list(opts.peclr_options),
                     finetune_options=list(opts.finetune_options), command=command, device=device_name,
+                    precision=opts.precision if preset.scale == 'demo' else None,
                     throughput=throughput(stages))
     settings['seeds'] = list(preset.seeds)
     out = write_report(opts.work, opts.data_root, settings, walls, time.time() - t_start, runs,

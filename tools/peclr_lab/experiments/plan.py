@@ -100,6 +100,18 @@ def device_options(config: str | Path, split: str, device: str, workers: int) ->
     return opts
 
 
+PRECISIONS = ('fp32', 'bf16')
+
+
+def precision_options(precision: str) -> list[str]:
+    """--cfg-options of a CPU-scale training stage: ``'bf16'`` runs the config's optimizer inside
+    :class:`peclr_mm.training_speed.AutocastOptimWrapper` (bfloat16 autocast; the CPU needs AMX to gain,
+    :func:`peclr_mm.training_speed.cpu_has_fast_bf16`), ``'fp32'`` changes nothing."""
+    if precision not in PRECISIONS:
+        raise ValueError(f'precision: one of {PRECISIONS}, got {precision!r}')
+    return ['optim_wrapper.type=AutocastOptimWrapper', 'optim_wrapper.dtype=bfloat16'] if precision == 'bf16' else []
+
+
 # -- the CPU demo ----------------------------------------------------------------------------------------
 
 @dataclasses.dataclass
@@ -110,6 +122,7 @@ class DemoOptions:
     data_root: Path
     device: str = 'cpu'  # where the GPU-scale configs compute: 'cuda', or 'cpu' (fp32, for tests)
     workers: int = 1  # data loader workers per stage of the GPU-scale configs (the CPU configs set their own)
+    precision: str = 'fp32'  # training of the CPU-scale configs: 'fp32' or 'bf16' (precision_options)
     inits: Sequence[str] = INITS
     fractions: Sequence[float] = FRACTIONS
     pretrained_dir: Path | None = None
@@ -161,10 +174,12 @@ def finetune_runs(opts: DemoOptions, preset: Preset) -> list[FinetuneRun]:
 def demo_plan(opts: DemoOptions, preset: Preset) -> list[Stage]:
     """The demo's stage graph, topologically ordered with the long pretraining runs first. Per seed:
     pretrain each algorithm of :data:`ALGOS` in ``opts.inits`` (PeCLR, SimCLR, appearance-only SimCLR) →
-    export → linear probe (and scratch's probe); fine-tune → test every init at 100 % labels and, for the
-    preset's low-label seeds, at the other fractions. The preset's ``scale`` picks the configs
-    (:mod:`.config_table`); the GPU-scale ones get :func:`device_options`. Each stage depends on the stages
-    whose output it reads and lists the data set (and a ``--pretrained-dir`` backbone) as inputs."""
+    export; fine-tune → test every init at 100 % labels and, for the preset's low-label seeds, at the other
+    fractions; one geometry probe (``probe/geometry_s<seed>``: the pretraining checkpoints, random weights and,
+    as the positive control, scratch fine-tuned on 100 % of the labels). The preset's ``scale`` picks the
+    configs (:mod:`.config_table`); the GPU-scale ones get :func:`device_options`, the CPU-scale training
+    stages :func:`precision_options`. Each stage depends on the stages whose output it reads and lists the
+    data set (and a ``--pretrained-dir`` backbone) as inputs."""
     work, data = opts.work, str(opts.data_root) + '/'
     reads_data = (opts.data_root,)
     gpu_scale = preset.scale == 'demo-gpu'
@@ -172,7 +187,9 @@ def demo_plan(opts: DemoOptions, preset: Preset) -> list[Stage]:
     # each config is read once per plan, not once per stage that runs it
     @functools.cache
     def fit(config: Path, split: str) -> list[str]:
-        return device_options(config, split, opts.device, opts.workers) if gpu_scale else []
+        if gpu_scale:
+            return device_options(config, split, opts.device, opts.workers)
+        return precision_options(opts.precision) if split == 'train' else []
 
     @functools.cache
     def schedule(config: Path, iters: int) -> list[str]:
@@ -183,12 +200,17 @@ def demo_plan(opts: DemoOptions, preset: Preset) -> list[Stage]:
     backbones: dict[tuple[str, int], Path] = {}
     export_stage: dict[tuple[str, int], tuple[str, ...]] = {}
     given: dict[tuple[str, int], tuple[Path, ...]] = {}  # a --pretrained-dir backbone: an input, not a stage
+    # what the geometry probe reads: the pretraining checkpoint (its neck gives the projection z) or the given
+    # backbone, and the stage that writes it
+    probe_weights: dict[tuple[str, int], Path] = {}
+    probe_stage: dict[tuple[str, int], tuple[str, ...]] = {}
     for seed in preset.seeds:
         for algo in algos:
             if opts.pretrained_dir:
                 backbones[algo, seed] = pretrained_backbone(opts.pretrained_dir, algo, seed, preset.seeds[0])
-                export_stage[algo, seed] = ()
+                export_stage[algo, seed] = probe_stage[algo, seed] = ()
                 given[algo, seed] = (backbones[algo, seed],)
+                probe_weights[algo, seed] = backbones[algo, seed]
                 continue
             cfg, extra = pretrain_config(algo, preset.scale)
             out = work / 'pretrain' / seeded(algo, seed)
@@ -202,24 +224,11 @@ def demo_plan(opts: DemoOptions, preset: Preset) -> list[Stage]:
                                    [PY, tool('pretrain_train'), cfg, '--work-dir', out, '--cfg-options', *o],
                                    out, ckpt, inputs=reads_data))
             backbones[algo, seed] = out / 'backbone.pth'
+            probe_weights[algo, seed], probe_stage[algo, seed] = ckpt, (pretrains[-1].name,)
             name = f'export/{seeded(algo, seed)}'
             exports.append(Stage(name, [PY, tool('export'), ckpt, out / 'backbone.pth'], out / 'export',
                                  out / 'backbone.pth', deps=(pretrains[-1].name,)))
             export_stage[algo, seed] = (name,)
-    for seed in preset.seeds:
-        for init in opts.inits:  # the probe: ridge regression on the frozen features (scratch: random weights)
-            out = work / 'probe' / seeded(init, seed)
-            cmd = [PY, tool('probe'), finetune_config('scratch', 1.0, preset.scale)[0], '--data-root', data,
-                   '--seed', seed, '--out', out / 'probe.json']
-            cmd += ['--num-train', preset.probe_train] if preset.probe_train else []
-            cmd += ['--device', opts.device] if gpu_scale else []
-            deps: tuple[str, ...] = ()
-            inputs = reads_data
-            if init != 'scratch':
-                cmd += ['--checkpoint', backbones[init, seed]]
-                deps, inputs = export_stage[init, seed], reads_data + given.get((init, seed), ())
-            probes.append(Stage(f'probe/{seeded(init, seed)}', cmd, out, out / 'probe.json', deps=deps,
-                                inputs=inputs))
     data_opts = [f'train_dataloader.dataset.data_root={data}', f'test_dataloader.dataset.data_root={data}']
     for run in finetune_runs(opts, preset):
         n = preset.finetune_iters
@@ -240,8 +249,27 @@ def demo_plan(opts: DemoOptions, preset: Preset) -> list[Stage]:
                                                 *fit(run.config, 'test'), *opts.finetune_options,
                                                 f'test_evaluator.pred_json={pred}'],
                            run.dir / 'test', pred, deps=(finetunes[-1].name,), inputs=reads_data))
+    controls = {run.seed: (finetunes[k].name, run.dir / f'iter_{preset.finetune_iters}.pth')
+                for k, run in enumerate(finetune_runs(opts, preset)) if run.init == 'scratch' and run.fraction == 1.0}
+    for seed in preset.seeds:  # the geometry probe: the seed's arms beside random weights and a fine-tuned control
+        out = work / 'probe' / seeded('geometry', seed)
+        cmd = [PY, tool('probe'), finetune_config('scratch', 1.0, preset.scale)[0], '--geometry', '--data-root', data,
+               '--seed', seed, '--out', out / 'geometry.json']
+        cmd += ['--num-train', preset.probe_train] if preset.probe_train else []
+        cmd += ['--device', opts.device] if gpu_scale else []
+        deps: tuple[str, ...] = ()
+        inputs = reads_data
+        if algos:
+            cmd += ['--checkpoint', *(f'{algo}={probe_weights[algo, seed]}' for algo in algos)]
+            deps = tuple(d for algo in algos for d in probe_stage[algo, seed])
+            inputs += tuple(p for algo in algos for p in given.get((algo, seed), ()))
+        if seed in controls:
+            cmd += ['--control', controls[seed][1]]
+            deps += (controls[seed][0],)
+        probes.append(Stage(f'probe/{seeded("geometry", seed)}', cmd, out, out / 'geometry.json', deps=deps,
+                            inputs=inputs))
     # launch priority: pretraining (the critical path), then what each finished pretraining unlocks
-    return pretrains + exports + probes + finetunes + tests
+    return pretrains + exports + finetunes + tests + probes
 
 
 # -- the paper-scale protocol (tools/reproduce.py) ---------------------------------------------------------

@@ -29,7 +29,12 @@ PAIRS = (('peclr', 'simclr'), ('peclr', 'simclr-app'), ('simclr', 'simclr-app'),
          ('simclr', 'scratch'), ('simclr-app', 'scratch'))
 SCALE_WORDS = {'demo': 'a half-width ResNet-18 at 64 px and a CPU budget',
                'demo-gpu': 'a ResNet-18 at 128 px and minutes of one GPU'}
-PROBE_NAMES = {'uv_px': 'probe uv error (px)', 'PA-EPE': 'probe PA-EPE (mm)', 'RR-EPE': 'probe root-relative EPE (mm)'}
+PROBE_NAMES = {'orientation_deg': 'probe orientation error (deg)', 'uv_px': 'probe uv error (px)',
+               'pa_epe_mm': 'probe PA-EPE (mm)'}
+PROBE_HEADERS = {'orientation_deg': 'orientation (deg)', 'uv_px': '2-D keypoints (px)', 'pa_epe_mm': 'PA-EPE (mm)'}
+# the geometry probe's paired comparisons in every cell: the two questions of the appearance-only arm, PeCLR
+# against SimCLR, and PeCLR against random weights
+GEOMETRY_PAIRS = (('peclr', 'simclr'), ('peclr', 'simclr-app'), ('simclr', 'simclr-app'), ('peclr', 'scratch'))
 
 
 def _pct_label(fraction: float) -> str:
@@ -38,10 +43,34 @@ def _pct_label(fraction: float) -> str:
 
 # -- numbers ---------------------------------------------------------------------------------------------
 
+def geometry_cells(rows: dict) -> dict:
+    """``{(budget, features, readout): {backbone: {seed: {metric: error}}}}`` from
+    :func:`.results.collect_probes`' per-seed rows (the mean pose under features ``''``), in row order."""
+    cells: dict = {}
+    for seed, per_seed in rows.items():
+        for r in per_seed:
+            cell = cells.setdefault((r['budget'], r['features'], r['readout']), {})
+            cell.setdefault(r['backbone'], {})[seed] = {k: r[k] for k in R.PROBE_METRICS}
+    return cells
+
+
+def geometry_pairs(cells: dict) -> list[tuple]:
+    """``(cell, a, b, {metric: Paired})`` for every cell and :data:`GEOMETRY_PAIRS` pair both arms have."""
+    out = []
+    for cell, per in cells.items():
+        for a, b in GEOMETRY_PAIRS:
+            if a in per and b in per:
+                out.append((cell, a, b, {k: paired({s: v[k] for s, v in per[a].items()},
+                                                   {s: v[k] for s, v in per[b].items()}) for k in R.PROBE_METRICS}))
+    return out
+
+
 def summarize_runs(runs: Sequence[dict], probes: dict, mean_pose: dict, equivariance: dict, reference: dict,
-                   inits: Sequence[str], fractions: Sequence[float]) -> dict:
+                   inits: Sequence[str], fractions: Sequence[float], geometry: dict | None = None,
+                   control: dict | None = None) -> dict:
     """Everything the report states, as numbers: per cell mean ± sd over seeds, paired differences,
-    the probe, the equivariance at the last logged iteration."""
+    the probe (``probes``/``mean_pose``/``control``: its headline cell, ``geometry``: every row per seed,
+    :func:`.results.collect_probes`), the equivariance at the last logged iteration."""
     cells = {}
     for f in fractions:
         for init in inits:
@@ -55,7 +84,7 @@ def summarize_runs(runs: Sequence[dict], probes: dict, mean_pose: dict, equivari
                 comparisons.append((f'fine-tuning PA-EPE (mm), {_pct_label(f)} labels', a, b, paired(
                     {s: m['PA-EPE'] for s, m in cells[a, f].items()},
                     {s: m['PA-EPE'] for s, m in cells[b, f].items()})))
-    for key in ('uv_px', 'PA-EPE'):
+    for key in R.PROBE_METRICS:
         for a, b in PAIRS:
             if a in probes and b in probes:
                 comparisons.append((PROBE_NAMES[key], a, b, paired({s: p[key] for s, p in probes[a].items()},
@@ -65,8 +94,10 @@ def summarize_runs(runs: Sequence[dict], probes: dict, mean_pose: dict, equivari
     if 'peclr' in last and 'simclr' in last:
         gap_pair = paired({s: r['eval_gap'] for s, r in last['peclr'].items()},
                           {s: r['eval_gap'] for s, r in last['simclr'].items()})
-    return dict(cells=cells, comparisons=comparisons, probes=probes, mean_pose=mean_pose, last_gap=last,
-                gap_pair=gap_pair, reference=reference)
+    geo = geometry_cells(geometry or {})
+    return dict(cells=cells, comparisons=comparisons, probes=probes, mean_pose=mean_pose, control=control or {},
+                geometry=geo, geometry_pairs=geometry_pairs(geo), last_gap=last, gap_pair=gap_pair,
+                reference=reference)
 
 
 def _beats(values: dict, ref: float | dict) -> tuple[int, int]:
@@ -100,6 +131,23 @@ def _geometry_bullets(by: dict, measures: list[str]) -> tuple[list[str], list[st
                 not_shows.append(f'{m}: whether invariance to rotation, translation and scale hurts (SimCLR vs '
                                  'SimCLR (appearance only)) is not resolved.')
     return shows, not_shows
+
+
+def _geometry_counts(pairs: list[tuple]) -> list[str]:
+    """Per pair and target: in how many of the geometry probe's cells A − B is resolved lower or higher."""
+    lines = []
+    for a, b in GEOMETRY_PAIRS:
+        mine = [p for _, x, y, p in pairs if (x, y) == (a, b)]
+        if not mine:
+            continue
+        parts = []
+        for k in R.PROBE_METRICS:
+            lower = sum(p[k].resolved and p[k].mean < 0 for p in mine)
+            higher = sum(p[k].resolved and p[k].mean > 0 for p in mine)
+            parts.append(f'{PROBE_HEADERS[k]} lower in {lower}, higher in {higher}')
+        lines.append(f'Geometry probe, {LABELS[a]} − {LABELS[b]} over its {len(mine)} cells (feature set x readout '
+                     f'x labels), resolved: ' + '; '.join(parts) + '.')
+    return lines
 
 
 def conclusions(summary: dict, scale: str = 'demo') -> tuple[list[str], list[str]]:
@@ -149,6 +197,15 @@ def conclusions(summary: dict, scale: str = 'demo') -> tuple[list[str], list[str
         shows.append(f'Probe uv error below the mean pose\'s on every seed: {", ".join(good)}.')
     if bad:
         not_shows.append(f'Probe uv error below the mean pose\'s: {", ".join(bad)} only.')
+    control = summary.get('control') or {}
+    if control and mp:
+        k, n = _beats({s: c['orientation_deg'] for s, c in control.items()},
+                      {s: v['orientation_deg'] for s, v in mp.items()})
+        line = (f'Positive control: the probe reads the orientation of a fine-tuned backbone at '
+                f'{summarize(c["orientation_deg"] for c in control.values()).fmt(1)} deg against the mean pose\'s '
+                f'{summarize(v["orientation_deg"] for v in mp.values()).fmt(1)} deg ({k}/{n} seeds below)')
+        (shows if k == n else not_shows).append(line + ('.' if k == n else ': the probe may not read pose.'))
+    shows += _geometry_counts(summary.get('geometry_pairs') or [])
     gp: Paired | None = summary['gap_pair']
     if gp is not None:
         if gp.resolved and gp.mean > 0:
@@ -212,18 +269,8 @@ def markdown(summary: dict, runs: Sequence[dict], settings: dict, walls: dict, t
         lines.append(f'| {LABELS[run["init"]]} | {_pct_label(run["fraction"])} | {run["seed"]} | {m["EPE"]:.2f} | '
                      f'{m["PA-EPE"]:.2f} | {m["AUC"]:.4f} | {m["PA-AUC"]:.4f} | '
                      + (f'{wall:.0f}' if wall is not None else '') + ' |')
-    if summary['probes']:
-        mp = summary['mean_pose']
-        lines += ['', '## Linear probe of the frozen backbones (mean ± sd over seeds)', '',
-                  'Ridge regression from globally pooled features onto the 2.5-D targets (`tools/linear_probe.py`; '
-                  'penalty chosen on held-out training samples), scored on the evaluation split.', '',
-                  '| backbone | n | uv error (px) ↓ | PA-EPE (mm) ↓ | root-relative EPE (mm) ↓ |',
-                  '| --- | ---: | ---: | ---: | ---: |',
-                  f'| mean training pose | {len(mp)} | ' + ' | '.join(
-                      summarize(v[k] for v in mp.values()).fmt(2) for k in R.PROBE_METRICS) + ' |']
-        for init, per_seed in summary['probes'].items():
-            lines.append(f'| {PROBE_LABELS[init]} | {len(per_seed)} | ' + ' | '.join(
-                summarize(p[k] for p in per_seed.values()).fmt(2) for k in R.PROBE_METRICS) + ' |')
+    if summary['geometry']:
+        lines += geometry_markdown(summary)
     if summary['comparisons']:
         lines += ['', '## Paired comparisons (per seed, lower is better)', '',
                   'A − B on each seed (same seed: same data order, label subset and fine-tuning randomness); '
@@ -265,6 +312,43 @@ def markdown(summary: dict, runs: Sequence[dict], settings: dict, walls: dict, t
         if s.get(extra):
             lines.append(f'{extra}: `{" ".join(s[extra])}`  ')
     return '\n'.join(lines) + '\n'
+
+
+def _budget_words(budget) -> str:
+    return 'all' if budget == 'all' else str(budget)
+
+
+def geometry_markdown(summary: dict) -> list[str]:
+    """The geometry probe's section: every arm in every cell (mean ± sd over seeds), then the paired
+    differences per cell."""
+    heads = ' | '.join(f'{PROBE_HEADERS[k]} ↓' for k in R.PROBE_METRICS)
+    lines = ['', '## Geometry probe of the frozen backbones (mean ± sd over seeds)', '',
+             '`tools/linear_probe.py --geometry` per seed: the hand\'s in-plane orientation (wrist → middle-MCP '
+             'direction in the input; chance 90 deg), the 2-D keypoints (px of the input) and PA-EPE, read by ridge '
+             '(penalty chosen on held-out training images) and k-NN (k chosen alike) from the pooled last stage, '
+             'an earlier stage pooled to a grid and the projection z (pretraining checkpoints), with 200 labelled '
+             'training images and with all; beside the mean pose, random weights (the scratch arm) and, as '
+             'positive control, scratch fine-tuned on 100 % of the labels (can the probe read pose at all?). '
+             'Errors on the evaluation images.', '',
+             f'| labels | features | readout | backbone | n | {heads} |', '| ---: | --- | --- | --- | ---: |'
+             + ' ---: |' * len(R.PROBE_METRICS)]
+    order = ['mean pose', *PROBE_LABELS, 'control']
+    for (budget, features, readout), per in summary['geometry'].items():
+        for name in sorted(per, key=lambda n: order.index(n) if n in order else len(order)):
+            label = {'mean pose': 'mean pose', 'control': 'fine-tuned (control)'}.get(name, PROBE_LABELS.get(name, name))
+            vals = per[name]
+            lines.append(f'| {_budget_words(budget)} | {features or "—"} | {readout} | {label} | {len(vals)} | '
+                         + ' | '.join(summarize(v[k] for v in vals.values()).fmt(2) for k in R.PROBE_METRICS) + ' |')
+    if summary['geometry_pairs']:
+        lines += ['', 'Paired over seeds (A − B, mean ± sd; **bold**: resolved, every seed agrees in sign and |mean| '
+                  '> 2 standard errors):', '',
+                  f'| labels | features | readout | A − B | {" | ".join(PROBE_HEADERS[k] for k in R.PROBE_METRICS)} |',
+                  '| ---: | --- | --- | --- |' + ' ---: |' * len(R.PROBE_METRICS)]
+        for (budget, features, readout), a, b, ps in summary['geometry_pairs']:
+            cells = [f'**{ps[k].fmt(2, True)}**' if ps[k].resolved else ps[k].fmt(2, True) for k in R.PROBE_METRICS]
+            lines.append(f'| {_budget_words(budget)} | {features} | {readout} | {PROBE_LABELS[a]} − {PROBE_LABELS[b]} | '
+                         + ' | '.join(cells) + ' |')
+    return lines
 
 
 # -- plots -----------------------------------------------------------------------------------------------
@@ -327,11 +411,12 @@ def plot_results(summary: dict, curves: dict, runs: Sequence[dict], inits, fract
     ax.set_title('PCK 3-D, Procrustes-aligned (mean over seeds)', fontsize=10)
     ax.legend(fontsize=7)
     probes, mp = summary['probes'], summary['mean_pose']
-    for ax, key in ((axes[1, 0], 'uv_px'), (axes[1, 1], 'PA-EPE')):
+    for ax, key in ((axes[1, 0], 'orientation_deg'), (axes[1, 1], 'uv_px')):
         if probes:
             _bars(ax, [PROBE_NAMES[key]], {i: [[p[key] for p in probes[i].values()]] for i in inits if i in probes},
                   float(np.mean([v[key] for v in mp.values()])) if mp else None,
-                  f'Linear probe: {PROBE_NAMES[key]} (lower is better)')
+                  f'Geometry probe ({R.HEADLINE["features"]}, {R.HEADLINE["readout"]}, all labels): '
+                  f'{PROBE_HEADERS[key]}, lower is better')
             lo = min(min(p[key] for p in per.values()) for per in probes.values())
             ax.set_ylim(0.9 * lo, None)  # the differences are small against the values
         else:
@@ -434,6 +519,8 @@ def _jsonable_summary(summary: dict) -> dict:
         probe={i: {k: stat(p[k] for p in per.values()) for k in R.PROBE_METRICS} for i, per in summary['probes'].items()},
         probe_mean_pose={k: stat(v[k] for v in summary['mean_pose'].values()) for k in R.PROBE_METRICS}
         if summary['mean_pose'] else {},
+        geometry_paired=[dict(labels=c[0], features=c[1], readout=c[2], a=a, b=b,
+                              **{k: p.to_dict() for k, p in ps.items()}) for c, a, b, ps in summary['geometry_pairs']],
         equivariance_last={a: {k: stat(r[k] for r in per.values() if k in r) for k in R.GAP_KEYS}
                            for a, per in summary['last_gap'].items()},
         equivariance_paired=summary['gap_pair'].to_dict() if summary['gap_pair'] else None)
@@ -455,7 +542,8 @@ def write_report(work: Path, data_root: Path, settings: dict, walls: dict, total
     reference = R.mean_pose_reference(data_root, gt)
     pr = R.collect_probes(work, inits, seeds)
     equivariance = R.collect_equivariance(work, [a for a in ALGOS if a in inits], seeds)
-    summary = summarize_runs(runs, pr['probes'], pr['mean_pose'], equivariance, reference, inits, fractions)
+    summary = summarize_runs(runs, pr['probes'], pr['mean_pose'], equivariance, reference, inits, fractions,
+                             geometry=pr['rows'], control=pr['control'])
     md = work / 'results.md'
     atomic_write_text(md, markdown(summary, runs, settings, walls, total_wall))
     atomic_write_json(work / 'results.json', dict(
@@ -464,7 +552,7 @@ def write_report(work: Path, data_root: Path, settings: dict, walls: dict, total
                       config=r.get('config'), **r['metrics'], finetune_wall_s=r.get('finetune_wall_s'))
                  for r in runs],
         summary=_jsonable_summary(summary), pck=curves, mean_pose_reference=reference,
-        linear_probe={i: {str(s): p for s, p in per.items()} for i, per in pr['probes'].items()},
+        geometry_probe={str(s): rows for s, rows in pr['rows'].items()},
         equivariance={a: {str(s): recs for s, recs in per.items()} for a, per in equivariance.items()}))
     if equivariance:
         plot_equivariance(equivariance, work / 'equivariance.png')

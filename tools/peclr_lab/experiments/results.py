@@ -3,7 +3,7 @@
 - fine-tuning: the metrics mmengine's ``LoggerHook`` wrote for the test run
   (``finetune/<run>/test/<stamp>/<stamp>.json``, ``freihand/*`` keys of ``FreiHandMetric``), and the
   submission it wrote (``pred.json``, read with :func:`peclr_mm.freihand.read_submission`);
-- linear probe: ``probe/<init>_s<seed>/probe.json`` (``tools/linear_probe.py``);
+- geometry probe: ``probe/geometry_s<seed>/geometry.json`` (``tools/linear_probe.py --geometry``);
 - equivariance: ``equivariance/*`` records of ``pretrain/<algo>_s<seed>/<stamp>/vis_data/scalars.json``;
 - training speed: the ``time`` records (mean seconds per iteration over each log window) of the same files.
 
@@ -26,7 +26,10 @@ from .plan import seeded
 from .stages import read_stamp
 
 METRICS = ('EPE', 'PA-EPE', 'AUC', 'PA-AUC')
-PROBE_METRICS = ('uv_px', 'PA-EPE', 'RR-EPE')
+# The geometry probe's error columns (peclr_mm.pose.linear_probe.GEOMETRY_TARGETS, in its order), and the
+# cell the report compares arms on first: pooled last stage, ridge, every training label.
+PROBE_METRICS = ('orientation_deg', 'uv_px', 'pa_epe_mm')
+HEADLINE = dict(features='pooled last stage', readout='ridge', budget='all')
 GAP_KEYS = ('eval_gap', 'eval_undone', 'eval_raw', 'train_gap', 'eval_feat_rank')
 
 
@@ -89,17 +92,36 @@ def pck_curves(runs: Sequence[dict], gt: np.ndarray, preds: Mapping[str, np.ndar
 
 
 def collect_probes(work: Path, inits: Sequence[str], seeds: Sequence[int]) -> dict:
-    """``{init: {seed: probe scores}}`` and ``{'mean_pose': {seed: scores}}`` from the probes' json files."""
-    probes: dict = {}
-    mean_pose: dict = {}
-    for init in inits:
-        for seed in seeds:
-            path = work / 'probe' / seeded(init, seed) / 'probe.json'
-            if path.exists():
-                rec = json.loads(path.read_text())
-                probes.setdefault(init, {})[seed] = rec['probe']
-                mean_pose.setdefault(seed, rec['mean_pose'])
-    return dict(probes=probes, mean_pose=mean_pose)
+    """The geometry probes of a work dir, per seed (``probe/geometry_s<seed>/geometry.json``):
+
+    - ``probes``: ``{init: {seed: {metric: error}}}`` in the :data:`HEADLINE` cell (``scratch``: the random
+      weights), the arms' first comparison;
+    - ``mean_pose`` and ``control``: ``{seed: {metric: error}}`` of the mean pose and of the fine-tuned
+      control in that cell;
+    - ``rows``: ``{seed: every row}`` (:func:`peclr_mm.pose.linear_probe.probe_backbones`), with the backbone
+      names mapped to inits (``scratch``, ``control``, ``mean pose``).
+    """
+    out: dict = dict(probes={}, mean_pose={}, control={}, rows={})
+    for seed in seeds:
+        path = work / 'probe' / seeded('geometry', seed) / 'geometry.json'
+        if not path.exists():
+            continue
+        rec = json.loads(path.read_text())
+        names = {rec['random']: 'scratch', **({rec['control']: 'control'} if rec.get('control') else {})}
+        rows = [dict(r, backbone=names.get(r['backbone'], r['backbone'])) for r in rec['rows']]
+        out['rows'][seed] = [r for r in rows if r['backbone'] in ('mean pose', 'control', *inits)]
+        for r in rows:
+            if r['budget'] != HEADLINE['budget']:
+                continue
+            errors = {k: r[k] for k in PROBE_METRICS}
+            if r['backbone'] == 'mean pose':
+                out['mean_pose'][seed] = errors
+            elif r['features'] == HEADLINE['features'] and r['readout'] == HEADLINE['readout']:
+                if r['backbone'] == 'control':
+                    out['control'][seed] = errors
+                elif r['backbone'] in inits:
+                    out['probes'].setdefault(r['backbone'], {})[seed] = errors
+    return out
 
 
 def collect_equivariance(work: Path, algos: Sequence[str], seeds: Sequence[int]) -> dict:

@@ -40,5 +40,9 @@ def test_gpu_preset_runs_tiny_on_the_cpu(tmp_path):
     assert metrics['config'] == 'configs/demo/td-reg25d_res18-peclr_1xb128-500it_synth-freihand3d-128x128.py'
     m = metrics['metrics']
     assert math.isfinite(m['PA-EPE']) and f'| PeCLR | 100 % | 0 | {m["EPE"]:.2f} | {m["PA-EPE"]:.2f} |' in md
-    probe = json.loads((work / 'probe' / 'peclr_s0' / 'probe.json').read_text())['probe']
-    assert math.isfinite(probe['uv_px'])
+    # the geometry probe of the seed: PeCLR (with its projection) beside random weights, at every label only
+    # (its 16 images are fewer than the 200-label budget)
+    rows = json.loads((work / 'probe' / 'geometry_s0' / 'geometry.json').read_text())['rows']
+    peclr = [r for r in rows if r['backbone'] == 'peclr']
+    assert {r['features'] for r in peclr} == {'pooled last stage', 'stage 3 4x4', 'projection z'}
+    assert {r['budget'] for r in rows} == {'all'} and all(math.isfinite(r['uv_px']) for r in peclr)

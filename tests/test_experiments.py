@@ -169,6 +169,7 @@ def test_demo_plan_per_seed_graph(tmp_path):
                                'finetune/scratch_100pct_s1'}
     cmd = [str(c) for c in probe.cmd]
     assert '--geometry' in cmd and cmd[cmd.index('--seed') + 1] == '1' and probe.done.name == 'geometry.json'
+    assert cmd[cmd.index('--budgets') + 1:cmd.index('--budgets') + 3] == ['200', 'all']  # 640 images
     for algo in C.ALGOS:
         assert f'{algo}={tmp_path / "pretrain" / f"{algo}_s1" / "iter_16.pth"}' in cmd
     assert cmd[cmd.index('--control') + 1] == str(tmp_path / 'finetune' / 'scratch_100pct_s1' / 'iter_24.pth')

@@ -29,7 +29,10 @@ train_pipeline = [dict(t, transforms=[view_pipeline]) if t.type == 'MultiViewTra
                   for t in _base_.train_pipeline]
 train_dataloader = dict(
     batch_size=64,
-    num_workers=1,
+    # data loaded in the training process: the demo runs 2 stages at once on 2 cores, where a loader worker's
+    # extra copies cost more than its parallelism gains (0.32 against 0.36 s per iteration, docs/demo.md)
+    num_workers=0,
+    persistent_workers=False,
     sampler=dict(type='InfiniteSampler', shuffle=True),
     # Views at the scale the fine-tuning sees the hand: there the crop is the whole 224 px image x 0.8-1.2
     # (179-269 px). A view's side is its margin (0.9-1.5) x the box diagonal; bbox_scale 0.6 gives a 190 px

@@ -17,7 +17,8 @@ val_pipeline = [dict(t, input_size=codec['input_size']) if t.type == 'TopdownAff
 model = dict(
     backbone=dict(stem_channels=width, base_channels=width),
     head=dict(in_channels=8 * width, decoder=codec))
-train_dataloader = dict(batch_size=128, num_workers=4, pin_memory=True, dataset=dict(pipeline=train_pipeline))
+train_dataloader = dict(batch_size=128, num_workers=4, persistent_workers=True, pin_memory=True,
+                        dataset=dict(pipeline=train_pipeline))
 test_dataloader = dict(batch_size=256, num_workers=4, dataset=dict(pipeline=val_pipeline))
 
 optim_wrapper = dict(type='AmpOptimWrapper', dtype='bfloat16')

@@ -21,12 +21,13 @@ presets (--preset; sizes in tools/peclr_lab/experiments/presets.py):
                 for name, p in PRESETS.items()) + """
 
 Per seed: pretrain PeCLR, SimCLR and SimCLR without geometric augmentation (simclr-app), export,
-fine-tune + test every init at 100 % labels and at the label
-fractions below (that seed's backbone, fine-tuning randomness and label subset; --low-label-seeds K runs the
-fractions below 100 % for the first K seeds only). results.md reports mean +- sd over seeds and paired
-differences; per seed one geometry probe (tools/linear_probe.py --geometry) of the pretrained
-backbones, random weights and a fine-tuned control. --preset gpu runs the GPU configs on the first CUDA device (on a CPU: fp32, slowly, as the tests
-do). --pretrain-seeds S... is --seeds S... (the spelling of the measured commands in docs/pretraining.md).
+fine-tune + test every init at 100 % labels and at the label fractions below (that seed's backbone,
+fine-tuning randomness and label subset; --low-label-seeds K runs the fractions below 100 % for the first
+K seeds only), then one geometry probe (tools/linear_probe.py --geometry) of the seed's pretrained
+backbones, random weights and scratch fine-tuned on every label (the control). results.md reports
+mean +- sd over seeds and paired differences. --preset gpu runs the GPU configs on the first CUDA device
+(on a CPU: fp32, slowly, as the tests do). --pretrain-seeds S... is --seeds S... (the spelling of the
+measured commands in docs/pretraining.md).
 """
 
 

@@ -101,6 +101,7 @@ def device_options(config: str | Path, split: str, device: str, workers: int) ->
 
 
 PRECISIONS = ('fp32', 'bf16')
+PROBE_BUDGETS = (200,)  # the geometry probe's label budgets below "all" (those under the probe's images)
 
 
 def precision_options(precision: str) -> list[str]:
@@ -256,6 +257,8 @@ def demo_plan(opts: DemoOptions, preset: Preset) -> list[Stage]:
         cmd = [PY, tool('probe'), finetune_config('scratch', 1.0, preset.scale)[0], '--geometry', '--data-root', data,
                '--seed', seed, '--out', out / 'geometry.json']
         cmd += ['--num-train', preset.probe_train] if preset.probe_train else []
+        images = preset.probe_train or 4 * preset.num_train  # 4 versions of each training sample
+        cmd += ['--budgets', *(b for b in PROBE_BUDGETS if b < images), 'all']
         cmd += ['--device', opts.device] if gpu_scale else []
         deps: tuple[str, ...] = ()
         inputs = reads_data
@@ -268,8 +271,9 @@ def demo_plan(opts: DemoOptions, preset: Preset) -> list[Stage]:
             deps += (controls[seed][0],)
         probes.append(Stage(f'probe/{seeded("geometry", seed)}', cmd, out, out / 'geometry.json', deps=deps,
                             inputs=inputs))
-    # launch priority: pretraining (the critical path), then what each finished pretraining unlocks
-    return pretrains + exports + finetunes + tests + probes
+    # launch priority: pretraining (the critical path), then what each finished stage unlocks, the long
+    # probes and the short tests before further fine-tuning, so that the last stages are short ones
+    return pretrains + exports + probes + tests + finetunes
 
 
 # -- the paper-scale protocol (tools/reproduce.py) ---------------------------------------------------------

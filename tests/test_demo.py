@@ -18,6 +18,8 @@ import pytest
 from mmengine.config import Config
 from peclr_lab.experiments.plan import paper_plan, run_name, seeded
 
+from peclr_mm.training_speed import cpu_has_fast_bf16
+
 ROOT = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
 LABEL = {'scratch': 'scratch', 'simclr': 'SimCLR', 'peclr': 'PeCLR'}
@@ -62,6 +64,9 @@ def test_make_demo_quick_writes_table_plots_and_pictures(quick_demo):
     md = (work / 'results.md').read_text()
     res = json.loads((work / 'results.json').read_text())
     assert 'Preset **quick**, seeds **0, 1**' in md and '**2** stages at once' in md and 'sum of stage times' in md
+    precision = res['settings']['precision']  # --precision auto: bf16 where the CPU has AMX
+    assert precision == ('bf16' if cpu_has_fast_bf16() else 'fp32')
+    assert ('training precision: **bfloat16 autocast' if precision == 'bf16' else 'training precision: **float32**') in md
     # every run's FreiHandMetric numbers (tools/test.py's json, also in metrics.json), unchanged
     per_run = _section(md, '### Per run')
     assert len(res['results']) == len(RUNS) == 6

@@ -14,7 +14,7 @@ import pytest
 from peclr_lab.experiments import config_table as C
 from peclr_lab.experiments import plan as P
 from peclr_lab.experiments.presets import PRESETS, resolve
-from peclr_lab.experiments.stages import Stage, StageFailed, run_stages
+from peclr_lab.experiments.stages import Stage, StageFailed, check_graph, run_stages
 from peclr_lab.experiments.stats import paired, summarize
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -160,6 +160,12 @@ def test_demo_plan_per_seed_graph(tmp_path):
             assert f'test/{init}_100pct_s{seed}' in names
     assert 'finetune/peclr_10pct_s0' in names and 'finetune/peclr_10pct_s1' not in names
     assert len(stages) == 6 + 6 + 12 + 12 + 2
+    # launch priority is list order, topological: each test right after its fine-tuning, each probe right
+    # after its seed's control
+    check_graph(stages)
+    assert all(names[names.index(n) + 1] == 'test/' + n.split('/')[1] for n in names if n.startswith('finetune/'))
+    assert names[names.index('finetune/scratch_100pct_s1') + 2] == 'probe/geometry_s1'
+    check_graph(P.demo_plan(P.DemoOptions(work=tmp_path, data_root=tmp_path / 'data', inits=['peclr']), preset))
     by = {s.name: s for s in stages}
     assert by['finetune/peclr_100pct_s1'].deps == ('export/peclr_s1',) and by['finetune/scratch_10pct_s0'].deps == ()
     # the geometry probe of a seed: its pretraining checkpoints (with the projection), random weights, and

@@ -271,9 +271,15 @@ def demo_plan(opts: DemoOptions, preset: Preset) -> list[Stage]:
             deps += (controls[seed][0],)
         probes.append(Stage(f'probe/{seeded("geometry", seed)}', cmd, out, out / 'geometry.json', deps=deps,
                             inputs=inputs))
-    # launch priority: pretraining (the critical path), then what each finished stage unlocks, the long
-    # probes and the short tests before further fine-tuning, so that the last stages are short ones
-    return pretrains + exports + probes + tests + finetunes
+    # launch priority (list order, topological): pretraining (the critical path), then what each finished
+    # stage unlocks: a fine-tuning's test, and after a seed's control its probe, come before the next
+    # fine-tuning, so that the last stages to run are short ones
+    after = {f.name: [t] for f, t in zip(finetunes, tests)}
+    for seed, probe in zip(preset.seeds, probes):
+        if seed in controls:
+            after[controls[seed][0]].append(probe)
+    unlocked = [s for f in finetunes for s in (f, *after[f.name])]
+    return pretrains + exports + [p for p in probes if p not in unlocked] + unlocked
 
 
 # -- the paper-scale protocol (tools/reproduce.py) ---------------------------------------------------------

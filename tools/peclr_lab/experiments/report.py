@@ -240,7 +240,9 @@ def markdown(summary: dict, runs: Sequence[dict], settings: dict, walls: dict, t
         f'seeds {", ".join(map(str, low))}), **{s["jobs"]}** stages at once; wall time of this invocation '
         f'**{total_wall:.0f} s**, sum of stage times **{sum(walls.values()):.0f} s**.', '']
     if s.get('device'):
-        lines += [f'Device: **{s["device"]}**' + (f'; training speed: {speed_words}.' if speed_words else '.'), '']
+        precision = {'bf16': 'bfloat16 autocast (`AutocastOptimWrapper`)', 'fp32': 'float32'}.get(s.get('precision'))
+        lines += [f'Device: **{s["device"]}**' + (f'; training precision: **{precision}**' if precision else '')
+                  + (f'; training speed: {speed_words}.' if speed_words else '.'), '']
     lines += [
         f'Synthetic FreiHAND: {s["num_train"]} training samples x 4 versions (unlabeled for pretraining), '
         f'{s["num_eval"]} evaluation samples. {model}; pretraining {s["pretrain_iters"]} '

@@ -8,7 +8,7 @@ fine-tuning (mmpose) configs use them alike:
     custom_hooks = [dict(type='ChannelsLastHook')]
 
 Measured on this project's 2-core Xeon (AMX-BF16), one thread, a half-width ResNet-18 at 64 px, batch 128,
-forward and backward: 0.447 s fp32, 0.367 s channels-last, 0.307 s bf16, 0.220 s both
+forward and backward: 0.441 s fp32, 0.379 s channels-last, 0.302 s bf16, 0.220 s both
 (``bench/bench_training_speed.py``). Without AMX or AVX512-BF16, bf16 convolutions on a CPU can be slower
 than fp32: :func:`cpu_has_fast_bf16` says which.
 """

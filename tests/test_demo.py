@@ -91,7 +91,7 @@ def test_make_demo_quick_writes_table_plots_and_pictures(quick_demo):
         uv = [next(r['uv_px'] for r in g['rows'] if (r['backbone'], r['features'], r['readout'], r['budget']) ==
                    (name, 'pooled last stage', 'ridge', 'all')) for g in geo]
         assert all(math.isfinite(v) for v in uv)
-        label = {'control': 'fine-tuned (control)', 'scratch': 'random weights'}.get(init, LABEL[init])
+        label = {**LABEL, 'control': 'fine-tuned (control)', 'scratch': 'random weights'}[init]
         assert (f'| all | pooled last stage | ridge | {label} | 2 | ' in md
                 and f' | {np.mean(uv):.2f} ± {np.std(uv, ddof=1):.2f} | ' in md)
     assert all(g['with_projection'] == ['peclr', 'random weights'] for g in geo)  # z of the pretraining checkpoint

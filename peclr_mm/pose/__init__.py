@@ -7,11 +7,13 @@ codec, :class:`Regression25DHead`, :class:`FreiHandMetric` and the inferencer :c
 :func:`peclr_mm.compat.inferencer_routing.route_pose3d_inferencers`; the single-image function is
 :func:`inference_hand25d`), allow-lists mmengine checkpoint contents for torch's ``weights_only`` loading, and
 applies :mod:`peclr_mm.compat` (the plugin's changes to mmengine, mmpose and matplotlib, e.g. mmpose's
-keypoint drawing under numpy >= 2.5). It imports mmpose only (never mmpretrain).
+keypoint drawing under numpy >= 2.5). It also registers :mod:`peclr_mm.training_speed`'s
+``AutocastOptimWrapper`` and ``ChannelsLastHook`` in mmengine's registries. It imports mmpose only (never
+mmpretrain).
 """
 from peclr_mm import (
-           compat,
-           training_speed,  # noqa: F401  (registers AutocastOptimWrapper, ChannelsLastHook)
+    compat,
+    training_speed,  # noqa: F401  (registers AutocastOptimWrapper, ChannelsLastHook)
 )
 from peclr_mm.checkpoint import register_safe_globals
 

@@ -4,7 +4,8 @@ Importing this package (``custom_imports=dict(imports=['peclr_mm.selfsup'])``) r
 geometric transforms, appearance transforms, multi-view wrapper and packing, the unlabeled hand datasets,
 the release's view, sampler, optimizer and schedule, the ``PeCLR`` model and the ``EquivarianceMonitorHook``, allow-lists mmengine checkpoint contents for
 torch's safe loading, and applies :mod:`peclr_mm.compat` (the plugin's changes to mmengine: safe checkpoint
-loading, ``torchrun --launcher pytorch`` on the CPU). It never imports mmpose.
+loading, ``torchrun --launcher pytorch`` on the CPU). It also registers :mod:`peclr_mm.training_speed`'s
+``AutocastOptimWrapper`` and ``ChannelsLastHook`` in mmengine's registries. It never imports mmpose.
 """
 from peclr_mm import (
     compat,

@@ -366,9 +366,10 @@ def _save_fig(fig, path: Path) -> None:
     atomic_write(path, lambda f: fig.savefig(f, format='png', dpi=110, bbox_inches='tight'), binary=True)
 
 
-def _bars(ax, groups: Sequence[str], series: dict, ref: float | None, title: str) -> None:
+def _bars(ax, groups: Sequence[str], series: dict, ref: float | None, title: str, labels: dict = LABELS,
+          legend: str = 'lower right') -> None:
     """Grouped bars (mean) with sd error bars and a point per seed; ``series``: init -> per group a list of
-    per-seed values."""
+    per-seed values; ``labels``: init -> legend label; ``legend``: its location."""
     inits = list(series)
     width = 0.8 / max(1, len(inits))
     for k, init in enumerate(inits):
@@ -376,14 +377,14 @@ def _bars(ax, groups: Sequence[str], series: dict, ref: float | None, title: str
         vals = series[init]
         means = [np.mean(v) if v else np.nan for v in vals]
         sds = [np.std(v, ddof=1) if len(v) > 1 else 0.0 for v in vals]
-        ax.bar(x, means, width, yerr=sds, capsize=3, color=COLORS[init], alpha=0.8, label=LABELS[init])
+        ax.bar(x, means, width, yerr=sds, capsize=3, color=COLORS[init], alpha=0.8, label=labels[init])
         for xi, v in zip(x, vals):
             ax.plot([xi] * len(v), v, 'o', ms=3.5, color='k', alpha=0.7, zorder=3)
     if ref is not None:
         ax.axhline(ref, color='k', ls=':', lw=1, label='mean pose (no model)')
     ax.set_xticks(np.arange(len(groups)), groups)
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=7, loc='lower right')
+    ax.legend(fontsize=7, loc=legend)
 
 
 def plot_results(summary: dict, curves: dict, runs: Sequence[dict], inits, fractions, path: Path) -> None:
@@ -415,10 +416,11 @@ def plot_results(summary: dict, curves: dict, runs: Sequence[dict], inits, fract
     probes, mp = summary['probes'], summary['mean_pose']
     for ax, key in ((axes[1, 0], 'orientation_deg'), (axes[1, 1], 'uv_px')):
         if probes:
-            _bars(ax, [PROBE_NAMES[key]], {i: [[p[key] for p in probes[i].values()]] for i in inits if i in probes},
+            _bars(ax, [f'{R.HEADLINE["features"]}, {R.HEADLINE["readout"]}, all labels'],
+                  {i: [[p[key] for p in probes[i].values()]] for i in inits if i in probes},
                   float(np.mean([v[key] for v in mp.values()])) if mp else None,
-                  f'Geometry probe ({R.HEADLINE["features"]}, {R.HEADLINE["readout"]}, all labels): '
-                  f'{PROBE_HEADERS[key]}, lower is better')
+                  f'Geometry probe: {PROBE_HEADERS[key]} (lower is better)', labels=PROBE_LABELS,
+                  legend='upper right')
             lo = min(min(p[key] for p in per.values()) for per in probes.values())
             ax.set_ylim(0.9 * lo, None)  # the differences are small against the values
         else:

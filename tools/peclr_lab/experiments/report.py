@@ -145,7 +145,7 @@ def _geometry_counts(pairs: list[tuple]) -> list[str]:
             lower = sum(p[k].resolved and p[k].mean < 0 for p in mine)
             higher = sum(p[k].resolved and p[k].mean > 0 for p in mine)
             parts.append(f'{PROBE_HEADERS[k]} lower in {lower}, higher in {higher}')
-        lines.append(f'Geometry probe, {LABELS[a]} − {LABELS[b]} over its {len(mine)} cells (feature set x readout '
+        lines.append(f'Geometry probe, {PROBE_LABELS[a]} − {PROBE_LABELS[b]} over its {len(mine)} cells (feature set x readout '
                      f'x labels), resolved: ' + '; '.join(parts) + '.')
     return lines
 

@@ -86,12 +86,12 @@ def test_make_demo_quick_writes_table_plots_and_pictures(quick_demo):
         assert f'| {LABEL[init]} | 10 % | 1 | ' in cells
     # the probe of every initialisation and seed; the equivariance monitor of every pretraining run
     geo = [json.loads((work / 'probe' / seeded('geometry', s) / 'geometry.json').read_text()) for s in (0, 1)]
+    probe_names = {'scratch': 'random weights', 'control': 'fine-tuned (control)'}  # geometry.json and results.md
     for init in (*INITS, 'control'):
-        name = {'scratch': 'random weights', 'control': 'fine-tuned (control)'}.get(init, init)
+        name, label = probe_names.get(init, init), probe_names.get(init) or LABEL[init]
         uv = [next(r['uv_px'] for r in g['rows'] if (r['backbone'], r['features'], r['readout'], r['budget']) ==
                    (name, 'pooled last stage', 'ridge', 'all')) for g in geo]
         assert all(math.isfinite(v) for v in uv)
-        label = {**LABEL, 'control': 'fine-tuned (control)', 'scratch': 'random weights'}[init]
         assert (f'| all | pooled last stage | ridge | {label} | 2 | ' in md
                 and f' | {np.mean(uv):.2f} ± {np.std(uv, ddof=1):.2f} | ' in md)
     assert all(g['with_projection'] == ['peclr', 'random weights'] for g in geo)  # z of the pretraining checkpoint

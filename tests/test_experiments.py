@@ -195,6 +195,14 @@ def test_demo_plan_per_seed_graph(tmp_path):
         'td-reg25d_res18-w32-simclr-app_1xb32-500it_synth-freihand3d-10pct-64x64.py')
 
 
+def test_the_reports_probe_columns_are_the_probes():
+    from peclr_lab.experiments import results as R
+
+    from peclr_mm.pose.linear_probe import GEOMETRY_TARGETS, POOLED, READOUTS
+    assert R.PROBE_METRICS == tuple(t.column for t in GEOMETRY_TARGETS)
+    assert R.HEADLINE['features'] == POOLED and R.HEADLINE['readout'] in READOUTS
+
+
 def test_precision_reaches_the_cpu_training_stages_only(tmp_path):
     autocast = ['optim_wrapper.type=AutocastOptimWrapper', 'optim_wrapper.dtype=bfloat16']
     for precision, expect in (('bf16', autocast), ('fp32', [])):

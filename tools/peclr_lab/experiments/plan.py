@@ -231,6 +231,7 @@ def demo_plan(opts: DemoOptions, preset: Preset) -> list[Stage]:
                                  out / 'backbone.pth', deps=(pretrains[-1].name,)))
             export_stage[algo, seed] = (name,)
     data_opts = [f'train_dataloader.dataset.data_root={data}', f'test_dataloader.dataset.data_root={data}']
+    controls: dict[int, Stage] = {}  # per seed, the geometry probe's positive control: scratch on every label
     for run in finetune_runs(opts, preset):
         n = preset.finetune_iters
         o = [*data_opts, f'randomness.seed={run.seed}', f'train_dataloader.dataset.seed={run.seed}',
@@ -244,14 +245,14 @@ def demo_plan(opts: DemoOptions, preset: Preset) -> list[Stage]:
         finetunes.append(Stage(f'finetune/{run.name}', [PY, tool('pose_train'), run.config, '--work-dir', run.dir,
                                                         '--cfg-options', *o], run.dir, ckpt, deps=deps,
                                inputs=inputs))
+        if run.init == 'scratch' and run.fraction == 1.0:
+            controls[run.seed] = finetunes[-1]
         pred = run.dir / 'pred.json'
         tests.append(Stage(f'test/{run.name}', [PY, tool('pose_test'), run.config, ckpt, '--work-dir',
                                                 run.dir / 'test', '--cfg-options', *data_opts,
                                                 *fit(run.config, 'test'), *opts.finetune_options,
                                                 f'test_evaluator.pred_json={pred}'],
                            run.dir / 'test', pred, deps=(finetunes[-1].name,), inputs=reads_data))
-    controls = {run.seed: (finetunes[k].name, run.dir / f'iter_{preset.finetune_iters}.pth')
-                for k, run in enumerate(finetune_runs(opts, preset)) if run.init == 'scratch' and run.fraction == 1.0}
     for seed in preset.seeds:  # the geometry probe: the seed's arms beside random weights and a fine-tuned control
         out = work / 'probe' / seeded('geometry', seed)
         cmd = [PY, tool('probe'), finetune_config('scratch', 1.0, preset.scale)[0], '--geometry', '--data-root', data,
@@ -267,8 +268,8 @@ def demo_plan(opts: DemoOptions, preset: Preset) -> list[Stage]:
             deps = tuple(d for algo in algos for d in probe_stage[algo, seed])
             inputs += tuple(p for algo in algos for p in given.get((algo, seed), ()))
         if seed in controls:
-            cmd += ['--control', controls[seed][1]]
-            deps += (controls[seed][0],)
+            cmd += ['--control', controls[seed].done]
+            deps += (controls[seed].name,)
         probes.append(Stage(f'probe/{seeded("geometry", seed)}', cmd, out, out / 'geometry.json', deps=deps,
                             inputs=inputs))
     # launch priority (list order, topological): pretraining (the critical path), then what each finished
@@ -277,7 +278,7 @@ def demo_plan(opts: DemoOptions, preset: Preset) -> list[Stage]:
     after = {f.name: [t] for f, t in zip(finetunes, tests)}
     for seed, probe in zip(preset.seeds, probes):
         if seed in controls:
-            after[controls[seed][0]].append(probe)
+            after[controls[seed].name].append(probe)
     unlocked = [s for f in finetunes for s in (f, *after[f.name])]
     return pretrains + exports + [p for p in probes if p not in unlocked] + unlocked
 
